@@ -1,0 +1,59 @@
+// ByteStream: the seam between the protocol and the transport.
+//
+// The sync protocol runs over any full-duplex ordered byte stream: a TLS
+// connection (net/) in the product, an in-memory pipe (net/pipe.h) in tests
+// that join several nodes in one process. Nothing above this interface
+// includes socket or TLS headers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "entrysync/status.h"
+#include "entrysync/types.h"
+
+namespace entrysync {
+
+class ByteStream {
+ public:
+  // Called with each chunk of bytes received, in order.
+  using DataHandler = std::function<void(std::string_view)>;
+  // Called exactly once when the stream ends: OK for an orderly close by
+  // either side, an error otherwise. No callback follows it.
+  using CloseHandler = std::function<void(Status)>;
+
+  virtual ~ByteStream() = default;
+
+  // Starts delivering received bytes. Callbacks run on the stream's own
+  // thread, one at a time, never concurrently with each other. A handler may
+  // call Write and Close. REQUIRES: called once.
+  virtual void Start(DataHandler on_data, CloseHandler on_closed) = 0;
+
+  // Queues bytes for sending and returns at once. Thread-safe. Bytes written
+  // after Close are dropped.
+  virtual void Write(std::string bytes) = 0;
+
+  // Bytes queued by Write and not yet handed to the kernel. Thread-safe.
+  virtual size_t PendingWriteBytes() const = 0;
+
+  // Flushes what is queued (best effort), then closes. Thread-safe,
+  // idempotent. The close handler runs afterwards with OK.
+  virtual void Close() = 0;
+
+  // The remote device as authenticated by the transport (a zero id when the
+  // transport does not authenticate, like an unnamed pipe end).
+  virtual DeviceId RemoteId() const = 0;
+
+  // Bytes that crossed the wire in each direction so far, transport
+  // overhead (TLS records) included where the transport knows it.
+  virtual uint64_t BytesSent() const = 0;
+  virtual uint64_t BytesReceived() const = 0;
+
+  // "127.0.0.1:7001" or "pipe" for logs and errors.
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace entrysync
