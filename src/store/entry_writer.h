@@ -1,0 +1,43 @@
+// EntryWriter: the one place entry and location rows are written.
+//
+// Used inside a transaction the caller opened, by the TransactionManager
+// (this device's own changes) and by Replica (rows received from peers).
+// Not thread-safe; bound to one Library.
+#pragma once
+
+#include <unordered_map>
+
+#include "entrysync/record.h"
+#include "store/library.h"
+#include "store/sqlite.h"
+
+namespace entrysync {
+
+class EntryWriter {
+ public:
+  static Result<EntryWriter> Make(Library& lib);
+
+  // Inserts or updates the entry with r.uuid. With `only_if_newer`, an
+  // existing row whose seq is >= r.seq is left alone (replays of rows already
+  // applied are no-ops). Returns whether the row was written. Fails with
+  // InvalidArgument when r.location is not a known location.
+  Result<bool> PutEntry(DeviceRowId owner, const EntryRecord& r, bool only_if_newer);
+
+  // Same for a location row.
+  Result<bool> PutLocation(DeviceRowId owner, const LocationRecord& r, bool only_if_newer);
+
+  // The local row of a location uuid (cached). NotFound when unknown.
+  Result<LocationRowId> LocationRow(const Uuid& location);
+
+ private:
+  explicit EntryWriter(Library& lib) : lib_(&lib) {}
+  Library* lib_;
+  store::Stmt put_entry_;
+  store::Stmt put_entry_newer_;
+  store::Stmt put_location_;
+  store::Stmt put_location_newer_;
+  store::Stmt find_location_;
+  std::unordered_map<Uuid, LocationRowId> locations_;
+};
+
+}  // namespace entrysync

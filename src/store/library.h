@@ -1,0 +1,140 @@
+// Library: one device's SQLite library (library.db in the library folder).
+//
+// A Library owns one SQLite connection. It is not thread-safe: use one
+// Library per thread (WAL lets readers run beside the single writer; writes
+// from several connections are serialized by SQLite's lock).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "entrysync/record.h"
+#include "entrysync/status.h"
+#include "entrysync/types.h"
+#include "store/sqlite.h"
+
+namespace entrysync {
+
+struct DeviceInfo {
+  DeviceRowId id;
+  Uuid uuid;
+  std::string name;
+  std::optional<DeviceId> device_id;
+  std::string addr;  // "" when never dialed
+  bool is_local = false;
+  bool trusted = false;
+  Epoch epoch;
+  Seq max_seq;  // local device only
+};
+
+struct LocationInfo {
+  LocationRowId id;
+  DeviceRowId owner;
+  LocationRecord record;
+};
+
+struct WatermarkInfo {
+  DeviceRowId owner;
+  Epoch epoch;
+  Seq seq;
+};
+
+class Library {
+ public:
+  static constexpr int kSchemaVersion = 1;
+  static constexpr const char* kDbFile = "library.db";
+
+  // Creates `dir` if needed and a new library in it, with this device as
+  // `device_name`, a new device uuid and a new random index epoch. With
+  // `library_id` the device joins that library; otherwise a new library id
+  // is drawn. Fails with AlreadyExists when `dir` already holds a library.
+  static Result<std::unique_ptr<Library>> Create(const std::string& dir,
+                                                 const std::string& device_name,
+                                                 std::optional<Uuid> library_id);
+  // Opens an existing library and migrates its schema forward. Fails with
+  // NotFound when `dir` holds no library, and with InvalidArgument when the
+  // schema is newer than this build.
+  static Result<std::unique_ptr<Library>> Open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  store::Db& db() { return db_; }
+  const Uuid& library_id() const { return library_id_; }
+  DeviceRowId local_device() const { return local_device_; }
+  int schema_version() const;
+
+  // ---- devices ----
+  Result<std::vector<DeviceInfo>> ListDevices();
+  Result<DeviceInfo> GetDevice(DeviceRowId id);
+  Result<DeviceInfo> LocalDevice() { return GetDevice(local_device_); }
+  // NotFound when no such device.
+  Result<DeviceInfo> FindDeviceByName(const std::string& name);
+  Result<DeviceInfo> FindDeviceByUuid(const Uuid& uuid);
+  Result<DeviceInfo> FindDeviceById(const DeviceId& id);
+  // Returns the row of the device with `uuid`, inserting it (untrusted, as a
+  // remote owner known by name) when missing.
+  Result<DeviceRowId> EnsureDevice(const Uuid& uuid, const std::string& name);
+  // Records this device's own certificate fingerprint.
+  Status SetLocalDeviceId(const DeviceId& id);
+  // Pairs a peer: trusted, with its device id and address. A peer already
+  // known by `name` or `id` is updated. The device uuid is learnt at the
+  // first connection (a placeholder is drawn until then).
+  Result<DeviceRowId> AddPeer(const std::string& name, const DeviceId& id, const std::string& addr);
+  // Learns the real uuid and name of a paired peer at connection time,
+  // merging a placeholder row into the row that already holds `uuid`.
+  Status BindPeerUuid(DeviceRowId peer, const Uuid& uuid, const std::string& name);
+  // Unpairs: trusted = 0. Its replicated entries stay. NotFound if unknown.
+  Status RemovePeer(const std::string& name);
+  Status SetEpoch(DeviceRowId device, Epoch epoch);
+
+  // ---- locations ----
+  Result<std::vector<LocationInfo>> ListLocations(std::optional<DeviceRowId> owner);
+  Result<LocationInfo> FindLocationByUuid(const Uuid& uuid);
+  // The local location whose root is `root_path` (already canonical).
+  Result<LocationInfo> FindLocalLocationByPath(const std::string& root_path);
+
+  // ---- entries ----
+  // Every entry of a location, tombstones included when asked.
+  Result<std::vector<EntryRecord>> LoadLocationEntries(LocationRowId location, bool include_deleted);
+  // The live children of a folder.
+  Result<std::vector<EntryRecord>> ListChildren(const Uuid& parent);
+  // The root entry of a location (parent NULL); NotFound when not indexed.
+  Result<EntryRecord> LocationRoot(LocationRowId location);
+  Result<std::optional<EntryRecord>> FindEntry(const Uuid& uuid);
+  // Calls `fn` for each entry of `owner` with after < seq <= upto, in seq
+  // order, at most `limit` rows (0 = no limit). Stops early when `fn`
+  // returns false.
+  Status ScanOwnerEntries(DeviceRowId owner, Seq after, Seq upto, size_t limit,
+                          const std::function<bool(EntryRecord&&)>& fn);
+  // Calls `fn` for each entry of `owner` in uuid order (tombstones included).
+  Status ScanOwnerByUuid(DeviceRowId owner, const std::function<bool(EntryRecord&&)>& fn);
+  Result<uint64_t> CountEntries(DeviceRowId owner, bool include_deleted);
+  // Highest seq of `owner` stored here (entries and locations).
+  Result<Seq> MaxStoredSeq(DeviceRowId owner);
+
+  // ---- replication bookkeeping ----
+  Result<std::optional<WatermarkInfo>> GetWatermark(DeviceRowId owner);
+  Result<std::vector<WatermarkInfo>> ListWatermarks();
+
+ private:
+  Library(std::string dir, store::Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
+  Status Configure();
+  Status Migrate();
+  Status LoadMeta();
+
+  std::string dir_;
+  store::Db db_;
+  Uuid library_id_;
+  DeviceRowId local_device_;
+};
+
+// Reads an entry row selected with kEntryColumns starting at column `first`.
+EntryRecord ReadEntryRow(const store::Stmt& st, int first = 0);
+// The entry columns, in the order ReadEntryRow expects, for a query of
+// `entry e JOIN location l ON l.id = e.location`.
+extern const char* const kEntryColumns;
+
+}  // namespace entrysync
