@@ -36,7 +36,7 @@ class PosixEnv : public Env {
     out->size = out->kind == EntryKind::kDir ? 0 : sx.stx_size;
     out->inode = sx.stx_ino;
     out->device = (static_cast<uint64_t>(sx.stx_dev_major) << 32) | sx.stx_dev_minor;
-    out->created_ns = (sx.stx_mask & STATX_BTIME) ? Ns(sx.stx_btime) : Ns(sx.stx_ctime);
+    out->created_ns = (sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec != 0 ? Ns(sx.stx_btime) : Ns(sx.stx_ctime);
     out->modified_ns = Ns(sx.stx_mtime);
     out->accessed_ns = Ns(sx.stx_atime);
     return Status::Ok();

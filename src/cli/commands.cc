@@ -1,0 +1,340 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "base/event_bus.h"
+#include "cli/output.h"
+#include "index/indexer.h"
+#include "store/export.h"
+#include "store/library.h"
+#include "store/transaction_manager.h"
+
+namespace entrysync::cli {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+Result<std::string> Globals::LibraryDir() const {
+  if (!library.empty()) return library;
+  const char* env = std::getenv("ENTRYSYNC_LIBRARY");
+  if (env != nullptr && *env != '\0') return std::string(env);
+  return InvalidArgument("no library given: pass --library DIR or set ENTRYSYNC_LIBRARY");
+}
+
+namespace {
+
+Result<std::unique_ptr<Library>> OpenLibrary(const Globals& g) {
+  ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
+  return Library::Open(dir);
+}
+
+// The owner selected by --device NAME, or this device.
+Result<DeviceInfo> SelectDevice(Library& lib, const std::string& name) {
+  if (name.empty()) return lib.LocalDevice();
+  auto d = lib.FindDeviceByName(name);
+  if (!d.ok() && d.status().code() == Code::kNotFound)
+    return NotFound("no device named '" + name + "' in this library (see 'entrysync peer list')");
+  return d;
+}
+
+std::string Lexical(const std::string& path) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  return (ec ? fs::path(path) : abs).lexically_normal().string();
+}
+
+// The location of `owner` whose root contains `path`, and the path's
+// components below that root.
+Result<std::pair<LocationInfo, std::vector<std::string>>> ResolvePath(
+    Library& lib, DeviceRowId owner, std::string path) {
+  ES_ASSIGN_OR_RETURN(auto locations, lib.ListLocations(owner));
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  const LocationInfo* best = nullptr;
+  for (const auto& l : locations) {
+    const std::string& root = l.record.root_path;
+    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                                   (path[root.size()] == '/' || root == "/"));
+    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
+  }
+  if (!best) return NotFound(path + " is not inside any location of this device");
+  std::vector<std::string> parts;
+  std::string rest = path.substr(best->record.root_path.size());
+  size_t i = 0;
+  while (i < rest.size()) {
+    size_t j = rest.find('/', i);
+    if (j == std::string::npos) j = rest.size();
+    if (j > i) parts.push_back(rest.substr(i, j - i));
+    i = j + 1;
+  }
+  return std::make_pair(*best, parts);
+}
+
+void PrintIndexReport(const IndexReport& r, const char* verb) {
+  std::printf("%s %s: %llu entries (%llu added, %llu modified, %llu deleted, %llu unchanged), max seq %lld\n",
+              verb, r.location.record.root_path.c_str(), (unsigned long long)r.entries,
+              (unsigned long long)r.added, (unsigned long long)r.modified,
+              (unsigned long long)r.deleted, (unsigned long long)r.unchanged,
+              (long long)r.max_seq.value());
+  double rate = r.walk_seconds > 0 ? r.entries / r.walk_seconds : 0;
+  std::printf("  walk %.2fs (%s entries/s), commit %.2fs as %s\n", r.walk_seconds,
+              HumanCount(rate).c_str(), r.commit_seconds,
+              r.bulk ? "one bulk commit" : "individual changes");
+  for (const auto& e : r.errors) std::fprintf(stderr, "entrysync: warning: %s\n", e.c_str());
+}
+
+IndexOptions ProgressOptions(ProgressLine* line) {
+  IndexOptions o;
+  o.progress = [line](uint64_t n) { line->Update(n, 0); };
+  return o;
+}
+
+// ---- init ----
+std::function<Status()> AddInit(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("init", "Create a new library and this device's identity");
+  auto name = std::make_shared<std::string>();
+  auto join = std::make_shared<std::string>();
+  sub->add_option("--name", *name, "This device's name")->required();
+  sub->add_option("--join", *join, "Library id to join (from 'entrysync id' on another device)");
+  return [&g, name, join]() -> Status {
+    ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
+    std::optional<Uuid> lib_id;
+    if (!join->empty()) {
+      lib_id = Uuid::Parse(*join);
+      if (!lib_id) return InvalidArgument("--join: '" + *join + "' is not a library id");
+    }
+    ES_ASSIGN_OR_RETURN(auto lib, Library::Create(dir, *name, lib_id));
+    std::printf("created library %s in %s, device '%s'\n", lib->library_id().ToString().c_str(),
+                dir.c_str(), name->c_str());
+    return Status::Ok();
+  };
+}
+
+// ---- location add / list ----
+std::vector<Command> AddLocation(CLI::App& app, Globals& g) {
+  auto* loc = app.add_subcommand("location", "Manage indexed folders");
+  loc->require_subcommand(1);
+  auto* add = loc->add_subcommand("add", "Index a folder as a new location (progress on a terminal)");
+  auto path = std::make_shared<std::string>();
+  add->add_option("PATH", *path, "Folder to index")->required();
+  auto* list = loc->add_subcommand("list", "List locations");
+  std::vector<Command> out;
+  out.push_back({add, [&g, path]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    EventBus bus;
+    TransactionManager tm(*lib, bus);
+    Indexer ix(*lib, tm, DefaultEnv());
+    ProgressLine line("indexing");
+    auto r = ix.AddLocation(*path, ProgressOptions(&line));
+    line.Finish();
+    if (!r.ok()) return r.status().Wrap("location add " + *path);
+    PrintIndexReport(*r, "indexed");
+    return Status::Ok();
+  }});
+  out.push_back({list, [&g]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
+    ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(std::nullopt));
+    for (const auto& l : locations) {
+      std::string owner = "?";
+      for (const auto& d : devices)
+        if (d.id == l.owner) owner = d.name;
+      std::printf("%s\t%s\t%s\n", l.record.uuid.ToString().c_str(), owner.c_str(),
+                  l.record.root_path.c_str());
+    }
+    return Status::Ok();
+  }});
+  return out;
+}
+
+// ---- rescan ----
+std::function<Status()> AddRescan(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("rescan", "Rescan locations for added, changed and removed files");
+  auto path = std::make_shared<std::string>();
+  sub->add_option("PATH", *path, "A location (default: every location of this device)");
+  return [&g, path]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    EventBus bus;
+    TransactionManager tm(*lib, bus);
+    Indexer ix(*lib, tm, DefaultEnv());
+    std::vector<LocationInfo> targets;
+    if (path->empty()) {
+      ES_ASSIGN_OR_RETURN(targets, lib->ListLocations(lib->local_device()));
+    } else {
+      auto real = DefaultEnv()->RealPath(*path);
+      ES_ASSIGN_OR_RETURN(auto found, ResolvePath(*lib, lib->local_device(),
+                                                  real.ok() ? *real : Lexical(*path)));
+      targets.push_back(found.first);
+    }
+    if (targets.empty()) return NotFound("this device has no locations (see 'entrysync location add')");
+    for (const auto& loc : targets) {
+      ProgressLine line("rescanning " + loc.record.root_path);
+      auto r = ix.Rescan(loc, ProgressOptions(&line));
+      line.Finish();
+      if (!r.ok()) return r.status().Wrap("rescan " + loc.record.root_path);
+      PrintIndexReport(*r, "rescanned");
+    }
+    return Status::Ok();
+  };
+}
+
+// ---- ls ----
+std::function<Status()> AddLs(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("ls", "List the indexed children of a folder");
+  auto path = std::make_shared<std::string>();
+  auto device = std::make_shared<std::string>();
+  sub->add_option("PATH", *path, "Folder (on the device's own filesystem); default: list locations");
+  sub->add_option("--device", *device, "Browse another device's entries");
+  return [&g, path, device]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
+    if (path->empty()) {
+      ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(owner.id));
+      for (const auto& l : locations) std::printf("%s/\n", l.record.root_path.c_str());
+      return Status::Ok();
+    }
+    std::string p = owner.is_local ? Lexical(*path) : *path;
+    ES_ASSIGN_OR_RETURN(auto found, ResolvePath(*lib, owner.id, p));
+    auto root = lib->LocationRoot(found.first.id);
+    if (!root.ok()) return NotFound(p + " is not indexed yet");
+    EntryRecord cur = *root;
+    for (const auto& part : found.second) {
+      ES_ASSIGN_OR_RETURN(auto children, lib->ListChildren(cur.uuid));
+      bool hit = false;
+      for (auto& c : children)
+        if (c.name == part) {
+          cur = std::move(c);
+          hit = true;
+          break;
+        }
+      if (!hit) return NotFound(p + ": no such entry in the index");
+    }
+    if (cur.kind != EntryKind::kDir) {
+      std::printf("%s\t%llu\t%s\n", EntryKindName(cur.kind), (unsigned long long)cur.size, cur.name.c_str());
+      return Status::Ok();
+    }
+    ES_ASSIGN_OR_RETURN(auto children, lib->ListChildren(cur.uuid));
+    for (const auto& c : children)
+      std::printf("%s\t%llu\t%s%s\n", EntryKindName(c.kind), (unsigned long long)c.size,
+                  c.name.c_str(), c.kind == EntryKind::kDir ? "/" : "");
+    return Status::Ok();
+  };
+}
+
+// ---- export / digest ----
+std::vector<Command> AddExport(CLI::App& app, Globals& g) {
+  auto* exp = app.add_subcommand("export", "Print one owner's entries in canonical form, sorted by uuid");
+  auto device = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>("tsv");
+  exp->add_option("--device", *device, "Owner (default: this device)");
+  exp->add_option("--format", *format, "Output format")->check(CLI::IsMember({"tsv"}));
+  auto* dig = app.add_subcommand("digest", "Print a SHA-256 digest of one owner's canonical entries");
+  auto ddevice = std::make_shared<std::string>();
+  dig->add_option("--device", *ddevice, "Owner (default: this device)");
+  std::vector<Command> out;
+  out.push_back({exp, [&g, device]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
+    std::string buf;
+    Status s = ExportOwner(*lib, owner.id, [&](const std::string& line) {
+      buf += line;
+      buf += '\n';
+      if (buf.size() > (1 << 16)) {
+        std::fwrite(buf.data(), 1, buf.size(), stdout);
+        buf.clear();
+      }
+    });
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+    return s;
+  }});
+  out.push_back({dig, [&g, ddevice]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *ddevice));
+    ES_ASSIGN_OR_RETURN(Digest d, DigestOwner(*lib, owner.id));
+    std::printf("%s  %s  %llu entries (%llu live)\n", d.sha256_hex.c_str(), owner.name.c_str(),
+                (unsigned long long)d.entries, (unsigned long long)d.live);
+    return Status::Ok();
+  }});
+  return out;
+}
+
+// ---- stats ----
+std::function<Status()> AddStats(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("stats", "Counts per owner and location, max seq, epoch");
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *as_json, "Print JSON");
+  return [&g, as_json]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
+    ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(std::nullopt));
+    json out;
+    out["library_id"] = lib->library_id().ToString();
+    out["schema_version"] = lib->schema_version();
+    out["owners"] = json::array();
+    for (const auto& d : devices) {
+      ES_ASSIGN_OR_RETURN(uint64_t live, lib->CountEntries(d.id, false));
+      ES_ASSIGN_OR_RETURN(uint64_t all, lib->CountEntries(d.id, true));
+      ES_ASSIGN_OR_RETURN(Seq stored, lib->MaxStoredSeq(d.id));
+      ES_ASSIGN_OR_RETURN(auto wm, lib->GetWatermark(d.id));
+      json o{{"name", d.name}, {"uuid", d.uuid.ToString()}, {"local", d.is_local},
+             {"entries", live}, {"tombstones", all - live}, {"max_seq", stored.value()},
+             {"epoch", d.is_local ? d.epoch.value() : (wm ? wm->epoch.value() : d.epoch.value())}};
+      if (wm) o["watermark"] = wm->seq.value();
+      o["locations"] = json::array();
+      for (const auto& l : locations) {
+        if (l.owner != d.id) continue;
+        ES_ASSIGN_OR_RETURN(auto rows, lib->LoadLocationEntries(l.id, false));
+        o["locations"].push_back({{"uuid", l.record.uuid.ToString()}, {"root", l.record.root_path},
+                                  {"entries", rows.size()}});
+      }
+      out["owners"].push_back(o);
+    }
+    if (*as_json) {
+      std::cout << out.dump(2) << "\n";
+      return Status::Ok();
+    }
+    std::printf("library %s (schema v%d)\n", out["library_id"].get<std::string>().c_str(),
+                lib->schema_version());
+    for (const auto& o : out["owners"]) {
+      std::printf("%s%s: %llu entries, %llu tombstones, max seq %lld, epoch %016llx\n",
+                  o["name"].get<std::string>().c_str(), o["local"].get<bool>() ? " (this device)" : "",
+                  (unsigned long long)o["entries"].get<uint64_t>(),
+                  (unsigned long long)o["tombstones"].get<uint64_t>(),
+                  (long long)o["max_seq"].get<int64_t>(), (unsigned long long)o["epoch"].get<uint64_t>());
+      for (const auto& l : o["locations"])
+        std::printf("  %s: %llu entries\n", l["root"].get<std::string>().c_str(),
+                    (unsigned long long)l["entries"].get<uint64_t>());
+    }
+    return Status::Ok();
+  };
+}
+
+}  // namespace
+
+std::vector<Command> RegisterCommands(CLI::App& app, Globals& g) {
+  std::vector<Command> all;
+  all.push_back({nullptr, AddInit(app, g)});
+  all.back().app = app.get_subcommand("init");
+  for (auto& c : AddLocation(app, g)) all.push_back(std::move(c));
+  all.push_back({nullptr, AddRescan(app, g)});
+  all.back().app = app.get_subcommand("rescan");
+  all.push_back({nullptr, AddLs(app, g)});
+  all.back().app = app.get_subcommand("ls");
+  for (auto& c : AddExport(app, g)) all.push_back(std::move(c));
+  all.push_back({nullptr, AddStats(app, g)});
+  all.back().app = app.get_subcommand("stats");
+  return all;
+}
+
+Status RunParsed(const std::vector<Command>& commands) {
+  for (const auto& c : commands)
+    if (c.app->parsed()) return c.run();
+  return InvalidArgument("no command given (see --help)");
+}
+
+}  // namespace entrysync::cli

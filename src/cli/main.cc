@@ -1,0 +1,40 @@
+// entrysync: the command-line front end.
+//
+// Every failure prints one line "entrysync: error: <reason>" on stderr and
+// exits non-zero (2 for bad usage, 1 otherwise); nothing stored changes.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace entrysync::cli;
+  CLI::App app{"entrysync: keeps a file index in sync between your devices"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --library may follow the subcommand
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  Globals g;
+  app.add_option("--library", g.library, "Library folder (default: $ENTRYSYNC_LIBRARY)");
+  auto commands = RegisterCommands(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what.empty()) what = "bad usage";
+    std::fprintf(stderr, "entrysync: error: %s (see --help)\n", what.c_str());
+    return 2;
+  }
+  entrysync::Status s = RunParsed(commands);
+  if (!s.ok()) {
+    std::fprintf(stderr, "entrysync: error: %s\n", s.message().c_str());
+    return s.code() == entrysync::Code::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
