@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds entrysync into build/ (RelWithDebInfo). Usage: scripts/build.sh [extra cmake args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+ninja -C build
