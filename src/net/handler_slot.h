@@ -1,0 +1,76 @@
+// HandlerSlot: holds a ByteStream's user callbacks and invokes them one at
+// a time, with a guarantee for the owner: after Detach() returns, no
+// callback is running (unless Detach was called from inside one, on the same
+// thread) and none will start. Internal to net.
+#pragma once
+
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include "base/byte_stream.h"
+
+namespace entrysync::net {
+
+class HandlerSlot {
+ public:
+  // Installs the handlers. Thread-safe.
+  void Set(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (detached_) return;
+    on_data_ = std::move(on_data);
+    on_closed_ = std::move(on_closed);
+  }
+
+  // Calls the data handler unless detached or already closed.
+  void Data(std::string_view bytes) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (detached_ || closed_ || !on_data_) return;
+    ++depth_;
+    on_data_(bytes);
+    --depth_;
+    ReleaseIfDone();
+  }
+
+  // Calls the close handler at most once over the slot's life; later Data
+  // and Closed calls do nothing.
+  void Closed(const Status& status) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (detached_ || closed_) return;
+    closed_ = true;
+    ByteStream::CloseHandler handler = std::move(on_closed_);
+    on_closed_ = nullptr;
+    ++depth_;
+    if (handler) handler(status);
+    --depth_;
+    ReleaseIfDone();
+  }
+
+  // Drops the handlers. Blocks while another thread runs one. May be called
+  // from inside a handler: the running handler is destroyed when it returns.
+  void Detach() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    detached_ = true;
+    ReleaseIfDone();
+  }
+
+ private:
+  // Destroys handlers no longer needed, once none of them is running, which
+  // also releases what they captured.
+  void ReleaseIfDone() {
+    if (depth_ != 0) return;
+    if (detached_ || closed_) {
+      on_data_ = nullptr;
+      on_closed_ = nullptr;
+    }
+  }
+
+  std::recursive_mutex mu_;
+  ByteStream::DataHandler on_data_;
+  ByteStream::CloseHandler on_closed_;
+  bool detached_ = false;
+  bool closed_ = false;
+  int depth_ = 0;
+};
+
+}  // namespace entrysync::net

@@ -1,0 +1,350 @@
+#include "net/tls.h"
+
+#include <asio/connect.hpp>
+#include <asio/post.hpp>
+#include <future>
+#include <map>
+#include <mutex>
+
+#include "net/tls_conn.h"
+
+namespace entrysync {
+
+using net::TlsConn;
+using net::TlsStream;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+void TuneSocket(tcp::socket& socket) {
+  asio::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  socket.set_option(asio::socket_base::keep_alive(true), ec);
+}
+
+std::string HostPort(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+// ---- listener --------------------------------------------------------------
+
+// Owned by the TlsListener and by its pending operations. Accepting runs on
+// the io thread; the callbacks are guarded by cb_mu_ so that Stop can
+// promise that none runs after it returns.
+class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(IoThread& io, std::shared_ptr<SSL_CTX> ctx, TlsOptions options,
+       Authorize authorize, OnAccepted on_accepted, OnRefused on_refused)
+      : acceptor_(io.context()),
+        ctx_(std::move(ctx)),
+        options_(options),
+        authorize_(std::move(authorize)),
+        on_accepted_(std::move(on_accepted)),
+        on_refused_(std::move(on_refused)) {}
+
+  tcp::acceptor& acceptor() { return acceptor_; }
+
+  void AcceptNext() {
+    acceptor_.async_accept(
+        [self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
+          self->OnAccept(ec, std::move(s));
+        });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      asio::error_code ec;
+      self->acceptor_.close(ec);
+      auto conns = std::move(self->handshaking_);
+      self->handshaking_.clear();
+      for (auto& [ptr, weak] : conns) {
+        if (auto c = weak.lock()) c->Abort(Aborted("listener stopped"));
+      }
+      std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+      self->authorize_ = nullptr;
+      self->on_accepted_ = nullptr;
+      self->on_refused_ = nullptr;
+    });
+  }
+
+ private:
+  void OnAccept(const asio::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // EMFILE and friends: report, then keep accepting.
+      Refused(IOError("accept on port " +
+                      std::to_string(acceptor_.local_endpoint().port()) +
+                      ": " + ec.message()));
+      AcceptNext();
+      return;
+    }
+    AcceptNext();
+    TuneSocket(socket);
+    asio::error_code ep_ec;
+    std::string describe = net::EndpointString(socket.remote_endpoint(ep_ec));
+    if (ep_ec) describe = "unknown peer";
+    std::weak_ptr<Impl> weak = weak_from_this();
+    auto conn = TlsConn::Create(
+        std::move(socket), ctx_, TlsConn::Role::kServer, describe,
+        [weak](const DeviceId& id) -> Status {
+          auto self = weak.lock();
+          if (!self) return Aborted("listener stopped");
+          std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+          if (self->stopped_ || !self->authorize_) return Aborted("listener stopped");
+          return self->authorize_(id);
+        },
+        options_);
+    if (!conn.ok()) {
+      Refused(conn.status());
+      return;
+    }
+    std::shared_ptr<TlsConn> c = *conn;
+    handshaking_[c.get()] = c;
+    c->StartHandshake([self = shared_from_this(), raw = c.get()](Status s) {
+      self->OnHandshake(raw, std::move(s));
+    });
+  }
+
+  void OnHandshake(TlsConn* raw, Status status) {
+    auto it = handshaking_.find(raw);
+    std::shared_ptr<TlsConn> conn;
+    if (it != handshaking_.end()) {
+      conn = it->second.lock();
+      handshaking_.erase(it);
+    }
+    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    if (stopped_ || !conn) return;  // an accepted conn closes with its stream
+    if (status.ok()) {
+      if (on_accepted_) on_accepted_(std::make_unique<TlsStream>(std::move(conn)));
+    } else {
+      Refused(std::move(status));
+    }
+  }
+
+  void Refused(Status status) {
+    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    if (!stopped_ && on_refused_) on_refused_(std::move(status));
+  }
+
+  tcp::acceptor acceptor_;
+  const std::shared_ptr<SSL_CTX> ctx_;
+  const TlsOptions options_;
+  // Io thread only. Weak: a connection lives through its own operations.
+  std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_;
+
+  std::recursive_mutex cb_mu_;
+  bool stopped_ = false;  // guarded by cb_mu_
+  Authorize authorize_;   // guarded by cb_mu_
+  OnAccepted on_accepted_;
+  OnRefused on_refused_;
+};
+
+Result<std::unique_ptr<TlsListener>> TlsListener::Listen(
+    IoThread& io, const Identity& identity, const std::string& host,
+    uint16_t port, Authorize authorize, OnAccepted on_accepted,
+    OnRefused on_refused, TlsOptions options) {
+  const std::string where = "listen on " + HostPort(host, port);
+  ES_ASSIGN_OR_RETURN(auto ctx, net::MakeTlsContext(identity, /*server=*/true));
+
+  asio::error_code ec;
+  tcp::resolver resolver(io.context());
+  auto results = resolver.resolve(host, std::to_string(port),
+                                  tcp::resolver::passive, ec);
+  if (ec) return IOError(where + ": " + ec.message());
+  if (results.empty()) return IOError(where + ": no address");
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+
+  auto impl = std::make_shared<Impl>(io, std::move(ctx), options,
+                                     std::move(authorize),
+                                     std::move(on_accepted),
+                                     std::move(on_refused));
+  tcp::acceptor& acc = impl->acceptor();
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return IOError(where + ": " + ec.message());
+  const uint16_t bound = acc.local_endpoint(ec).port();
+  if (ec) return IOError(where + ": " + ec.message());
+
+  asio::post(io.context(), [impl] { impl->AcceptNext(); });
+  return std::unique_ptr<TlsListener>(new TlsListener(std::move(impl), bound));
+}
+
+TlsListener::~TlsListener() { Stop(); }
+
+void TlsListener::Stop() { impl_->Stop(); }
+
+// ---- dial ------------------------------------------------------------------
+
+namespace {
+
+// One dial in progress: resolve, connect, handshake. Io thread only.
+class DialOp : public std::enable_shared_from_this<DialOp> {
+ public:
+  DialOp(IoThread& io, std::shared_ptr<SSL_CTX> ctx, std::string host,
+         uint16_t port, DeviceId expected, DialCallback done,
+         TlsOptions options)
+      : resolver_(io.context()),
+        socket_(io.context()),
+        timer_(io.context()),
+        ctx_(std::move(ctx)),
+        host_(std::move(host)),
+        port_(port),
+        describe_(HostPort(host_, port_)),
+        expected_(expected),
+        done_(std::move(done)),
+        options_(options) {}
+
+  void Start() {
+    deadline_ = std::chrono::steady_clock::now() + options_.handshake_timeout;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (!ec) self->OnTimeout();
+    });
+    resolver_.async_resolve(
+        host_, std::to_string(port_),
+        [self = shared_from_this()](const asio::error_code& ec,
+                                    tcp::resolver::results_type results) {
+          self->OnResolved(ec, std::move(results));
+        });
+  }
+
+ private:
+  void OnResolved(const asio::error_code& ec, tcp::resolver::results_type results) {
+    if (finished_) return;
+    if (ec) {
+      Finish(IOError("dial " + describe_ + ": resolve: " + ec.message()));
+      return;
+    }
+    asio::async_connect(socket_, results,
+                        [self = shared_from_this()](const asio::error_code& ec,
+                                                    const tcp::endpoint&) {
+                          self->OnConnected(ec);
+                        });
+  }
+
+  void OnConnected(const asio::error_code& ec) {
+    if (finished_) return;
+    if (ec) {
+      Finish(IOError("dial " + describe_ + ": " + ec.message()));
+      return;
+    }
+    TuneSocket(socket_);
+    TlsOptions opts = options_;
+    opts.handshake_timeout = std::max(
+        std::chrono::milliseconds(1),
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline_ - std::chrono::steady_clock::now()));
+    const DeviceId expected = expected_;
+    auto conn = TlsConn::Create(
+        std::move(socket_), ctx_, TlsConn::Role::kClient, describe_,
+        [expected](const DeviceId& id) -> Status {
+          if (id == expected) return Status::Ok();
+          return PermissionDenied("expected device " + ShortDeviceId(expected));
+        },
+        opts);
+    if (!conn.ok()) {
+      Finish(conn.status());
+      return;
+    }
+    ++timer_gen_;
+    timer_.cancel();  // the connection enforces the rest of the deadline
+    conn_ = *conn;
+    conn_->StartHandshake([self = shared_from_this()](Status s) {
+      self->OnHandshake(std::move(s));
+    });
+  }
+
+  void OnHandshake(Status status) {
+    if (finished_) return;
+    std::shared_ptr<TlsConn> conn = std::move(conn_);
+    if (status.ok()) {
+      Finish(std::unique_ptr<ByteStream>(new TlsStream(std::move(conn))));
+    } else {
+      Finish(std::move(status));
+    }
+  }
+
+  void OnTimeout() {
+    if (finished_ || timer_gen_ != 0) return;
+    asio::error_code ec;
+    resolver_.cancel();
+    socket_.close(ec);
+    Finish(Aborted("dial " + describe_ + ": no connection within " +
+                   std::to_string(options_.handshake_timeout.count()) + "ms"));
+  }
+
+  void Finish(Result<std::unique_ptr<ByteStream>> result) {
+    finished_ = true;
+    timer_.cancel();
+    DialCallback done = std::move(done_);
+    done_ = nullptr;
+    conn_.reset();
+    if (done) done(std::move(result));
+  }
+
+  tcp::resolver resolver_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  uint64_t timer_gen_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
+  const std::shared_ptr<SSL_CTX> ctx_;
+  const std::string host_;
+  const uint16_t port_;
+  const std::string describe_;
+  const DeviceId expected_;
+  DialCallback done_;
+  const TlsOptions options_;
+  std::shared_ptr<TlsConn> conn_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+void TlsDialAsync(IoThread& io, const Identity& identity,
+                  const std::string& host, uint16_t port,
+                  const DeviceId& expected, DialCallback done,
+                  TlsOptions options) {
+  auto ctx = net::MakeTlsContext(identity, /*server=*/false);
+  if (!ctx.ok()) {
+    Status s = ctx.status();
+    asio::post(io.context(), [done = std::move(done), s] { done(s); });
+    return;
+  }
+  auto op = std::make_shared<DialOp>(io, std::move(*ctx), host, port, expected,
+                                     std::move(done), options);
+  asio::post(io.context(), [op] { op->Start(); });
+}
+
+Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io,
+                                            const Identity& identity,
+                                            const std::string& host,
+                                            uint16_t port,
+                                            const DeviceId& expected,
+                                            TlsOptions options) {
+  if (io.InIoThread()) {
+    return Internal("TlsDial called on the io thread; use TlsDialAsync");
+  }
+  auto promise = std::make_shared<std::promise<Result<std::unique_ptr<ByteStream>>>>();
+  auto future = promise->get_future();
+  TlsDialAsync(
+      io, identity, host, port, expected,
+      [promise](Result<std::unique_ptr<ByteStream>> r) {
+        promise->set_value(std::move(r));
+      },
+      options);
+  return future.get();
+}
+
+}  // namespace entrysync
