@@ -1,0 +1,28 @@
+#include "sync/config.h"
+
+namespace entrysync {
+
+const char* StrategyName(Strategy s) {
+  switch (s) {
+    case Strategy::kAuto: return "auto";
+    case Strategy::kChange: return "change";
+    case Strategy::kBatch: return "batch";
+    case Strategy::kBulk: return "bulk";
+    case Strategy::kSnapshot: return "snapshot";
+  }
+  return "unknown";
+}
+
+std::optional<Strategy> ParseStrategy(const std::string& name) {
+  for (Strategy s : {Strategy::kAuto, Strategy::kChange, Strategy::kBatch, Strategy::kBulk,
+                     Strategy::kSnapshot})
+    if (name == StrategyName(s)) return s;
+  return std::nullopt;
+}
+
+Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows) {
+  if (config.forced != Strategy::kAuto) return config.forced;
+  return delta_rows <= config.change_threshold ? Strategy::kChange : Strategy::kBatch;
+}
+
+}  // namespace entrysync

@@ -1,0 +1,51 @@
+// Sync configuration and strategies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "proto/compress.h"
+
+namespace entrysync {
+
+// How rows of one owner move to a peer.
+enum class Strategy : uint8_t {
+  kAuto = 0,      // chosen by size (see ChooseStrategy)
+  kChange = 1,    // one StateChange message per row
+  kBatch = 2,     // compressed StateBatch stream with credit flow control
+  kBulk = 3,      // BulkIndexComplete notice; the peer pulls at its own pace
+  kSnapshot = 4,  // SQLite snapshot of the owner's data
+};
+
+const char* StrategyName(Strategy s);  // "auto", "change", ...
+std::optional<Strategy> ParseStrategy(const std::string& name);
+
+struct SyncConfig {
+  // Rows per StateBatch.
+  uint32_t batch_records = 1000;
+  // A delta of at most this many rows goes as individual StateChanges.
+  uint64_t change_threshold = 100;
+  // Batches a receiver lets the sender have in flight.
+  uint32_t credit_window = 8;
+  Codec codec = Codec::kZstd;
+  // Forces one strategy for everything this side pulls (kAuto = by size).
+  Strategy forced = Strategy::kAuto;
+  // Pull everything a peer announces, in the background (else: only on
+  // demand).
+  bool auto_fetch = true;
+  // A keepalive Ping goes out after this long without sending anything; the
+  // connection is dropped after `idle_timeout` without receiving any byte
+  // (a busy transfer always receives bytes, so it never times out).
+  std::chrono::milliseconds keepalive{5000};
+  std::chrono::milliseconds idle_timeout{30000};
+  // Queued bytes above which a sender stops producing until the socket
+  // drains: bounds memory whatever the strategy.
+  size_t max_pending_write_bytes = 4 << 20;
+};
+
+// The strategy for moving `delta_rows` rows of an owner, by size.
+Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows);
+
+}  // namespace entrysync

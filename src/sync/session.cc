@@ -1,0 +1,810 @@
+#include "sync/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "proto/batch.h"
+#include "proto/convert.h"
+
+namespace entrysync {
+namespace {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+double SteadyNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t SteadyMs() { return static_cast<int64_t>(SteadyNow() * 1000); }
+
+wire::ErrorCode ErrorCodeOf(const Status& s) {
+  switch (s.code()) {
+    case Code::kCorruption: return wire::ERROR_CORRUPTION;
+    case Code::kPermissionDenied: return wire::ERROR_NOT_PAIRED;
+    case Code::kNotFound: return wire::ERROR_NOT_FOUND;
+    case Code::kProtocol:
+    case Code::kInvalidArgument: return wire::ERROR_PROTOCOL;
+    default: return wire::ERROR_INTERNAL;
+  }
+}
+
+wire::Strategy StrategyToWire(Strategy s) { return static_cast<wire::Strategy>(s); }
+Strategy StrategyFromWire(int s) {
+  return s >= 0 && s <= 4 ? static_cast<Strategy>(s) : Strategy::kAuto;
+}
+
+}  // namespace
+
+double TransferProgress::Rate(double now) const {
+  double end = finished > 0 ? finished : now;
+  return end > started ? static_cast<double>(done) / (end - started) : 0;
+}
+
+double TransferProgress::Eta(double now) const {
+  double r = Rate(now);
+  if (finished > 0) return 0;
+  if (r <= 0 || total == 0) return -1;
+  return done >= total ? 0 : static_cast<double>(total - done) / r;
+}
+
+Session::Session(SessionHost& host, std::unique_ptr<ByteStream> stream)
+    : host_(host), config_(host.config()), stream_(std::move(stream)) {
+  snapshot_.address = stream_->Describe();
+  snapshot_.state = "handshake";
+}
+
+Session::~Session() {
+  Close(Status::Ok());
+  if (thread_.joinable()) thread_.join();
+}
+
+void Session::Start() {
+  started_ = true;
+  last_receive_ms_ = SteadyMs();
+  stream_->Start([this](std::string_view d) { OnData(d); },
+                 [this](Status s) {
+                   Finish(s.ok() ? Aborted("peer closed the connection") : s);
+                 });
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Session::Close(Status why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (close_status_.ok()) close_status_ = why.ok() ? Aborted("closed") : why;
+  }
+  cv_.notify_all();
+  if (!why.ok() && started_) {
+    wire::Error e;
+    e.set_code(ErrorCodeOf(why));
+    e.set_message(why.message());
+    stream_->Write(EncodeFrame(e));
+  }
+  if (started_) stream_->Close();
+}
+
+void Session::Finish(Status why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (close_status_.ok()) close_status_ = why;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+Status Session::close_status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return close_status_;
+}
+
+std::string Session::peer_name() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_.peer_name;
+}
+
+bool Session::BothCurrent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_.state == "current";
+}
+
+SessionSnapshot Session::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SessionSnapshot s = snapshot_;
+  s.wire_sent = stream_->BytesSent();
+  s.wire_received = stream_->BytesReceived();
+  return s;
+}
+
+void Session::NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location) {
+  Post(Advance{owner, epoch, max_seq, location});
+}
+
+void Session::Poke() { Post(Poked{}); }
+
+void Session::RequestFolder(const Uuid& owner, const Uuid& folder) { Post(Folder{owner, folder}); }
+
+void Session::Post(Item item) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    inbox_.push_back(std::move(item));
+  }
+  cv_.notify_one();
+}
+
+void Session::Send(std::string frame) {
+  stream_->Write(std::move(frame));
+  last_send_ = Now();
+}
+
+double Session::Now() const { return SteadyNow(); }
+
+// Stream thread: decode frames; answer pings at once so a session thread
+// busy applying a batch never lets the peer time out.
+void Session::OnData(std::string_view data) {
+  last_receive_ms_ = SteadyMs();
+  decoder_.Feed(data);
+  for (;;) {
+    auto next = decoder_.Next();
+    if (!next.ok()) {
+      spdlog::warn("peer {}: {}", stream_->Describe(), next.status().message());
+      Close(next.status());
+      return;
+    }
+    if (!next->has_value()) return;
+    Frame& f = **next;
+    if (f.type == MessageType::kPing) {
+      auto ping = ParseMessage<wire::Ping>(f);
+      if (ping.ok()) {
+        wire::Pong pong;
+        pong.set_nonce(ping->nonce());
+        stream_->Write(EncodeFrame(pong));
+      }
+      continue;
+    }
+    if (f.type == MessageType::kPong) continue;
+    Post(std::move(f));
+  }
+}
+
+void Session::Run() {
+  Status s = [&]() -> Status {
+    ES_ASSIGN_OR_RETURN(lib_, Library::Open(host_.library_dir()));
+    ES_ASSIGN_OR_RETURN(Replica r, Replica::Make(*lib_));
+    replica_.emplace(std::move(r));
+    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
+    my_uuid_ = me.uuid;
+    // Hello: what we hold of every owner, and what we can serve.
+    wire::Hello h;
+    h.set_protocol_version(kProtocolVersion);
+    h.set_library_id(UuidToWire(lib_->library_id()));
+    if (me.device_id) h.set_device_id(DeviceIdToWire(*me.device_id));
+    h.set_device_uuid(UuidToWire(me.uuid));
+    h.set_device_name(me.name);
+    h.add_codecs(wire::CODEC_ZSTD);
+    h.add_codecs(wire::CODEC_GZIP);
+    h.set_max_batch_records(BatchLimits{}.max_records);
+    ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
+    for (const auto& d : devices) {
+      auto served = Servable(d.id);
+      if (!served.ok()) return served.status();
+      if (d.is_local || served->second.value() > 0) {
+        wire::OwnerInfo* o = h.add_owners();
+        o->set_owner(UuidToWire(d.uuid));
+        o->set_name(d.name);
+        o->set_epoch(served->first.value());
+        o->set_max_seq(served->second.value());
+      }
+      if (!d.is_local) {
+        ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(d.id));
+        if (wm) {
+          wire::Watermark* w = h.add_watermarks();
+          w->set_owner(UuidToWire(d.uuid));
+          w->set_owner_name(d.name);
+          w->set_epoch(wm->epoch.value());
+          w->set_seq(wm->seq.value());
+        }
+      }
+    }
+    Send(EncodeFrame(h));
+
+    for (;;) {
+      Item item;
+      bool have = false;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (inbox_.empty() && !stopping_) {
+          bool busy = false;
+          for (auto& [id, sv] : serves_) busy |= (sv.credit > 0 || sv.strategy != Strategy::kBatch);
+          cv_.wait_for(lock, std::chrono::milliseconds(busy ? 1 : 50));
+        }
+        if (stopping_) break;
+        if (!inbox_.empty()) {
+          item = std::move(inbox_.front());
+          inbox_.pop_front();
+          have = true;
+        }
+      }
+      if (have) ES_RETURN_IF_ERROR(Handle(item));
+      bool did_work = false;
+      ES_RETURN_IF_ERROR(PumpServes(&did_work));
+      double now = Now();
+      if (now - last_send_ > config_.keepalive.count() / 1000.0) {
+        wire::Ping p;
+        p.set_nonce(RandomU64());
+        Send(EncodeFrame(p));
+      }
+      if (SteadyMs() - last_receive_ms_ > config_.idle_timeout.count())
+        return Aborted("peer sent nothing for " + std::to_string(config_.idle_timeout.count() / 1000) + "s");
+    }
+    return Status::Ok();
+  }();
+  if (!s.ok()) {
+    spdlog::warn("session with {}: {}", snapshot_.peer_name.empty() ? stream_->Describe() : snapshot_.peer_name,
+                 s.message());
+    Close(s);
+  }
+  for (auto& [id, p] : pulls_) host_.ReleasePull(p.owner, this);
+  pulls_.clear();
+  lib_.reset();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.state = "closed";
+    snapshot_.close_reason = close_status_.message();
+  }
+  host_.OnSessionChanged(this);
+  closed_ = true;
+}
+
+Status Session::Handle(Item& item) {
+  if (auto* f = std::get_if<Frame>(&item)) return HandleFrame(*f);
+  if (auto* a = std::get_if<Advance>(&item)) return hello_received_ ? OnAdvance(*a) : Status::Ok();
+  if (auto* fo = std::get_if<Folder>(&item)) return hello_received_ ? OnFolder(*fo) : Status::Ok();
+  return hello_received_ ? EvaluatePulls() : Status::Ok();
+}
+
+Status Session::HandleFrame(const Frame& f) {
+  if (!hello_received_ && f.type != MessageType::kHello && f.type != MessageType::kError)
+    return ProtocolError("expected Hello first, got " + MessageTypeName(f.type));
+  switch (f.type) {
+    case MessageType::kHello: return OnHello(f);
+    case MessageType::kStateRequest: return OnStateRequest(f);
+    case MessageType::kStateBatch: return OnStateBatch(f);
+    case MessageType::kStateChange: return OnStateChange(f);
+    case MessageType::kCredit: return OnCredit(f);
+    case MessageType::kCurrent: return OnCurrent(f);
+    case MessageType::kBulkIndexComplete: return OnBulkNotice(f);
+    case MessageType::kError: {
+      ES_ASSIGN_OR_RETURN(auto e, ParseMessage<wire::Error>(f));
+      return Aborted("peer reported: " + e.message());
+    }
+    default:
+      return ProtocolError(MessageTypeName(f.type) + " is not supported by this version");
+  }
+}
+
+Status Session::OnHello(const Frame& f) {
+  if (hello_received_) return ProtocolError("second Hello");
+  ES_ASSIGN_OR_RETURN(auto h, ParseMessage<wire::Hello>(f));
+  if (h.protocol_version() != kProtocolVersion)
+    return ProtocolError("peer speaks protocol " + std::to_string(h.protocol_version()) + ", we speak " +
+                         std::to_string(kProtocolVersion));
+  ES_ASSIGN_OR_RETURN(Uuid lib_id, UuidFromWire(h.library_id(), "library_id"));
+  if (lib_id != lib_->library_id())
+    return PermissionDenied("peer " + h.device_name() + " belongs to library " + lib_id.ToString() +
+                            ", not ours (" + lib_->library_id().ToString() + ")");
+  ES_ASSIGN_OR_RETURN(Uuid peer_uuid, UuidFromWire(h.device_uuid(), "device_uuid"));
+  if (peer_uuid == my_uuid_) return PermissionDenied("peer claims to be this very device");
+  // The peer must be paired: found by the id it proved on the transport.
+  DeviceId remote = stream_->RemoteId();
+  ES_ASSIGN_OR_RETURN(DeviceId claimed, DeviceIdFromWire(h.device_id(), "device_id"));
+  if (!remote.is_zero() && claimed != remote)
+    return PermissionDenied("peer's Hello names device " + claimed.ToString() +
+                            " but its certificate proves " + remote.ToString());
+  auto peer = lib_->FindDeviceById(claimed);
+  if (!peer.ok() || !peer->trusted)
+    return PermissionDenied("device " + claimed.ToString().substr(0, 16) + "… (" + h.device_name() +
+                            ") is not paired with this library");
+  ES_RETURN_IF_ERROR(lib_->BindPeerUuid(peer->id, peer_uuid, h.device_name()));
+  ES_ASSIGN_OR_RETURN(DeviceInfo bound, lib_->FindDeviceByUuid(peer_uuid));
+  peer_row_ = bound.id;
+  peer_uuid_ = peer_uuid;
+  hello_received_ = true;
+  for (const auto& o : h.owners()) {
+    ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(o.owner(), "owner"));
+    peer_has_[u] = {Epoch(o.epoch()), Seq(o.max_seq()), o.name()};
+  }
+  for (const auto& w : h.watermarks()) {
+    ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(w.owner(), "owner"));
+    peer_holds_[u] = {Epoch(w.epoch()), Seq(w.seq()), w.owner_name()};
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.peer_name = bound.name;
+    snapshot_.peer_uuid = peer_uuid;
+    snapshot_.state = "syncing";
+  }
+  spdlog::info("connected to {} ({}), {} owners offered", bound.name, stream_->Describe(), h.owners_size());
+  return EvaluatePulls();
+}
+
+Result<DeviceRowId> Session::OwnerRow(const Uuid& owner, const std::string& name) {
+  return lib_->EnsureDevice(owner, name.empty() ? owner.ToString().substr(0, 8) : name);
+}
+
+Result<std::pair<Epoch, Seq>> Session::Servable(DeviceRowId owner) {
+  if (owner == lib_->local_device()) {
+    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
+    return std::make_pair(me.epoch, me.max_seq);
+  }
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(owner));
+  if (!wm) return std::make_pair(Epoch(0), Seq(0));
+  return std::make_pair(wm->epoch, wm->seq);
+}
+
+Result<uint64_t> Session::CountRange(DeviceRowId owner, Seq after, Seq upto) {
+  ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare(
+      "SELECT count(*) FROM entry WHERE owner = ? AND seq > ? AND seq <= ?"));
+  st.Bind(1, owner.value()).Bind(2, after.value()).Bind(3, upto.value());
+  ES_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? static_cast<uint64_t>(st.Int(0)) : 0;
+}
+
+// Pulls every owner the peer can serve and we lack, unless another session
+// already pulls it.
+Status Session::EvaluatePulls() {
+  for (const auto& [owner, has] : peer_has_) {
+    if (owner == my_uuid_) continue;
+    bool pulling = false;
+    for (const auto& [id, p] : pulls_) pulling |= (p.owner == owner && !p.folder_only);
+    if (pulling) continue;
+    ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(owner, has.name));
+    ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+    bool same_epoch = wm && wm->epoch == has.epoch;
+    if (same_epoch && wm->seq >= has.max_seq) continue;
+    if (!wm && has.max_seq.value() == 0) continue;  // nothing there yet
+    if (!config_.auto_fetch && wm) continue;  // on-demand only
+    if (!host_.ClaimPull(owner, this)) continue;
+    wire::StateRequest r;
+    uint64_t id = next_id_++;
+    r.set_request_id(id);
+    r.set_owner(UuidToWire(owner));
+    r.set_epoch(wm ? wm->epoch.value() : 0);
+    r.set_since_seq(same_epoch ? wm->seq.value() : 0);
+    r.set_max_batches(config_.credit_window);
+    r.set_strategy(StrategyToWire(config_.forced));
+    Send(EncodeFrame(r));
+    TransferProgress p;
+    p.id = id;
+    p.pulling = true;
+    p.owner = owner;
+    p.owner_name = has.name;
+    p.started = Now();
+    progress_.push_back(p);
+    pulls_[id] = Pull{id, owner, row, false, progress_.size() - 1};
+    sent_done_ = false;
+    spdlog::info("pulling {} from {}: since seq {} (they have {})", has.name, snapshot_.peer_name,
+                 r.since_seq(), has.max_seq.value());
+  }
+  MaybeSendDone();
+  return Status::Ok();
+}
+
+void Session::MaybeSendDone() {
+  if (!pulls_.empty() || sent_done_) return;
+  wire::Current done;  // no owner: "I pulled everything I wanted from you"
+  Send(EncodeFrame(done));
+  sent_done_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (peer_done_) snapshot_.state = "current";
+}
+
+Status Session::OnFolder(const Folder& fo) {
+  ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(fo.owner, ""));
+  wire::StateRequest r;
+  uint64_t id = next_id_++;
+  r.set_request_id(id);
+  r.set_owner(UuidToWire(fo.owner));
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+  r.set_epoch(wm ? wm->epoch.value() : 0);
+  r.set_since_seq(0);
+  r.set_folder(UuidToWire(fo.folder));
+  r.set_max_batches(config_.credit_window);
+  r.set_strategy(StrategyToWire(Strategy::kBatch));
+  Send(EncodeFrame(r));
+  pulls_[id] = Pull{id, fo.owner, row, true, 0};
+  TransferProgress p;
+  p.id = id;
+  p.owner = fo.owner;
+  p.started = Now();
+  progress_.push_back(p);
+  pulls_[id].progress_index = progress_.size() - 1;
+  sent_done_ = false;
+  return Status::Ok();
+}
+
+// ---- serving ----
+
+Status Session::OnStateRequest(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::StateRequest>(f));
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
+  auto dev = lib_->FindDeviceByUuid(owner);
+  if (!dev.ok()) {
+    wire::Error e;
+    e.set_code(wire::ERROR_NOT_FOUND);
+    e.set_message("this device holds nothing of owner " + owner.ToString());
+    e.set_request_id(r.request_id());
+    Send(EncodeFrame(e));
+    return Status::Ok();
+  }
+  ES_ASSIGN_OR_RETURN(auto served, Servable(dev->id));
+  Serve s;
+  s.id = r.request_id();
+  s.owner = owner;
+  s.owner_row = dev->id;
+  s.epoch = served.first;
+  s.since = Epoch(r.epoch()) == served.first ? Seq(r.since_seq()) : Seq(0);
+  s.cursor = s.since;
+  s.upto = served.second;
+  if (!r.folder().empty()) {
+    // On-demand: the live children of one folder, as one small transfer.
+    ES_ASSIGN_OR_RETURN(Uuid folder, UuidFromWire(r.folder(), "folder"));
+    ES_ASSIGN_OR_RETURN(auto kids, lib_->ListChildren(folder));
+    ES_RETURN_IF_ERROR(SendLocations(s));
+    BatchHeader hdr{owner, s.epoch, s.id, 0, 1, kids.size(), config_.codec, {}};
+    for (size_t i = 0; i < kids.size() || i == 0; i += config_.batch_records) {
+      size_t n = std::min<size_t>(config_.batch_records, kids.size() - i);
+      ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, std::span(kids).subspan(i, n)));
+      b.set_from_seq(-1);  // not a seq range: never advances a watermark
+      Send(EncodeFrame(b));
+      counters_.batches_sent++;
+      counters_.rows_sent += n;
+      if (kids.empty()) break;
+    }
+    wire::Current c;
+    c.set_owner(UuidToWire(owner));
+    c.set_epoch(s.epoch.value());
+    c.set_from_seq(-1);
+    c.set_transfer_id(s.id);
+    Send(EncodeFrame(c));
+    return Status::Ok();
+  }
+  ES_ASSIGN_OR_RETURN(s.total, CountRange(s.owner_row, s.since, s.upto));
+  Strategy forced = StrategyFromWire(r.strategy());
+  SyncConfig cfg = config_;
+  cfg.forced = forced == Strategy::kBulk || forced == Strategy::kSnapshot ? Strategy::kBatch : forced;
+  s.strategy = ChooseStrategy(cfg, s.total);
+  s.credit = r.max_batches() > 0 ? r.max_batches() : 1;
+  s.total_batches = static_cast<uint32_t>((s.total + config_.batch_records - 1) / config_.batch_records);
+  TransferProgress p;
+  p.id = s.id;
+  p.pulling = false;
+  p.owner = owner;
+  p.owner_name = dev->name;
+  p.strategy = s.strategy;
+  p.total = s.total;
+  p.started = Now();
+  progress_.push_back(p);
+  s.progress_index = progress_.size() - 1;
+  spdlog::info("serving {} rows of {} to {} as {} ({})", s.total, dev->name, snapshot_.peer_name,
+               StrategyName(s.strategy),
+               forced != Strategy::kAuto ? "forced by the peer"
+               : s.strategy == Strategy::kChange
+                   ? "at most " + std::to_string(config_.change_threshold) + " rows"
+                   : "more than " + std::to_string(config_.change_threshold) + " rows");
+  serves_[s.id] = s;
+  return Status::Ok();
+}
+
+Status Session::SendLocations(const Serve& s) {
+  ES_ASSIGN_OR_RETURN(auto locs, lib_->ListLocations(s.owner_row));
+  std::vector<LocationRecord> recs;
+  for (auto& l : locs) recs.push_back(l.record);
+  BatchHeader hdr{s.owner, s.epoch, s.id, 0, 0, recs.size(), Codec::kNone, {}};
+  ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildLocationBatch(hdr, recs));
+  b.set_from_seq(s.since.value());
+  Send(EncodeFrame(b));
+  return Status::Ok();
+}
+
+Status Session::PumpServes(bool* did_work) {
+  for (auto it = serves_.begin(); it != serves_.end();) {
+    Serve& s = it->second;
+    bool finished = false;
+    if (stream_->PendingWriteBytes() < config_.max_pending_write_bytes) {
+      ES_RETURN_IF_ERROR(PumpOne(s, did_work));
+      finished = s.cursor == s.upto && s.locations_sent && progress_[s.progress_index].finished > 0;
+    }
+    it = finished ? serves_.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
+Status Session::PumpOne(Serve& s, bool* did_work) {
+  if (!s.locations_sent) {
+    ES_RETURN_IF_ERROR(SendLocations(s));
+    s.locations_sent = true;
+    *did_work = true;
+  }
+  TransferProgress& p = progress_[s.progress_index];
+  if (s.strategy == Strategy::kBatch && s.credit == 0 && s.cursor < s.upto) return Status::Ok();
+  if (s.cursor < s.upto) {
+    std::vector<EntryRecord> rows;
+    rows.reserve(config_.batch_records);
+    ES_RETURN_IF_ERROR(lib_->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, config_.batch_records,
+                                              [&](EntryRecord&& e) {
+                                                rows.push_back(std::move(e));
+                                                return true;
+                                              }));
+    Seq from = s.cursor;
+    s.cursor = rows.size() < config_.batch_records ? s.upto : rows.back().seq;
+    *did_work = true;
+    if (s.strategy == Strategy::kBatch) {
+      if (!rows.empty()) {
+        BatchHeader hdr{s.owner, s.epoch, s.id, s.batch_index++, s.total_batches, s.total, config_.codec, {}};
+        ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, rows));
+        b.set_from_seq(from.value());
+        if (s.cursor == s.upto) b.set_last_seq(s.upto.value());
+        std::string frame = EncodeFrame(b);
+        p.bytes += frame.size();
+        Send(std::move(frame));
+        s.credit--;
+        counters_.batches_sent++;
+      }
+    } else {
+      for (const EntryRecord& e : rows) {
+        wire::StateChange c;
+        c.set_owner(UuidToWire(s.owner));
+        c.set_epoch(s.epoch.value());
+        EntryToWire(e, c.mutable_entry());
+        std::string frame = EncodeFrame(c);
+        p.bytes += frame.size();
+        Send(std::move(frame));
+      }
+      counters_.changes_sent += rows.size();
+    }
+    counters_.rows_sent += rows.size();
+    p.done += rows.size();
+  }
+  if (s.cursor >= s.upto && p.finished == 0) {
+    wire::Current c;
+    c.set_owner(UuidToWire(s.owner));
+    c.set_epoch(s.epoch.value());
+    c.set_from_seq(s.since.value());
+    c.set_seq(s.upto.value());
+    c.set_transfer_id(s.id);
+    Send(EncodeFrame(c));
+    p.finished = Now();
+    peer_holds_[s.owner] = {s.epoch, s.upto, p.owner_name};
+    spdlog::info("served {} rows of {} to {} in {:.2f}s", p.done, p.owner_name, snapshot_.peer_name,
+                 p.finished - p.started);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  snapshot_.counters = counters_;
+  return Status::Ok();
+}
+
+Status Session::OnCredit(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::Credit>(f));
+  auto it = serves_.find(c.transfer_id());
+  if (it != serves_.end()) it->second.credit += c.batches();
+  if (c.has_ack() && !c.ack().owner().empty()) {
+    ES_ASSIGN_OR_RETURN(Uuid o, UuidFromWire(c.ack().owner(), "owner"));
+    peer_holds_[o] = {Epoch(c.ack().epoch()), Seq(c.ack().seq()), peer_holds_[o].name};
+  }
+  return Status::Ok();
+}
+
+// Live changes: push a few rows to a peer that is current, else announce.
+Status Session::OnAdvance(const Advance& a) {
+  if (a.owner == peer_uuid_) return Status::Ok();
+  ES_ASSIGN_OR_RETURN(DeviceInfo dev, lib_->FindDeviceByUuid(a.owner));
+  for (const auto& [id, s] : serves_)
+    if (s.owner == a.owner) return Status::Ok();  // the running transfer's Current will tell
+  auto holds = peer_holds_.find(a.owner);
+  bool current = holds != peer_holds_.end() && holds->second.epoch == a.epoch;
+  Seq from = current ? holds->second.max_seq : Seq(0);
+  if (current && from >= a.max_seq) return Status::Ok();
+  ES_ASSIGN_OR_RETURN(uint64_t delta, CountRange(dev.id, from, a.max_seq));
+  if (current && config_.forced == Strategy::kAuto && delta <= config_.change_threshold) {
+    Serve s;
+    s.id = 0;
+    s.owner = a.owner;
+    s.owner_row = dev.id;
+    s.epoch = a.epoch;
+    s.since = s.cursor = from;
+    s.upto = a.max_seq;
+    s.strategy = Strategy::kChange;
+    ES_ASSIGN_OR_RETURN(auto locs, lib_->ListLocations(dev.id));
+    for (const auto& l : locs)
+      if (l.record.seq > from) {
+        ES_RETURN_IF_ERROR(SendLocations(s));
+        break;
+      }
+    std::vector<EntryRecord> rows;
+    ES_RETURN_IF_ERROR(lib_->ScanOwnerEntries(dev.id, from, a.max_seq, 0, [&](EntryRecord&& e) {
+      rows.push_back(std::move(e));
+      return true;
+    }));
+    for (const EntryRecord& e : rows) {
+      wire::StateChange c;
+      c.set_owner(UuidToWire(a.owner));
+      c.set_epoch(a.epoch.value());
+      EntryToWire(e, c.mutable_entry());
+      Send(EncodeFrame(c));
+    }
+    wire::Current c;
+    c.set_owner(UuidToWire(a.owner));
+    c.set_epoch(a.epoch.value());
+    c.set_from_seq(from.value());
+    c.set_seq(a.max_seq.value());
+    Send(EncodeFrame(c));
+    counters_.changes_sent += rows.size();
+    counters_.rows_sent += rows.size();
+    holds->second.max_seq = a.max_seq;
+    return Status::Ok();
+  }
+  wire::BulkIndexComplete n;
+  n.set_owner(UuidToWire(a.owner));
+  if (a.location) n.set_location(UuidToWire(*a.location));
+  n.set_entry_count(delta);
+  n.set_max_seq(a.max_seq.value());
+  n.set_epoch(a.epoch.value());
+  n.set_time_ms(WallMs());
+  Send(EncodeFrame(n));
+  counters_.notices_sent++;
+  return Status::Ok();
+}
+
+// ---- receiving ----
+
+Status Session::EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from) {
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(owner));
+  if (wm && wm->epoch == epoch) return Status::Ok();
+  if (from.value() != 0)
+    return ProtocolError("rows of a new epoch must start from seq 0, got " + std::to_string(from.value()));
+  if (wm) spdlog::info("owner's index epoch changed: dropping its rows and resyncing from zero");
+  return replica_->ResetOwner(owner, epoch);
+}
+
+Status Session::OnStateBatch(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto b, ParseMessage<wire::StateBatch>(f));
+  auto it = pulls_.find(b.transfer_id());
+  if (it == pulls_.end()) return ProtocolError("StateBatch for unknown transfer " + std::to_string(b.transfer_id()));
+  Pull& pull = it->second;
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
+  if (owner != pull.owner) return ProtocolError("StateBatch owner does not match its request");
+  counters_.batches_received++;
+  Epoch epoch(b.epoch());
+  Seq from(b.from_seq());
+  if (b.model() == wire::MODEL_LOCATION) {
+    ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
+    if (!pull.folder_only) ES_RETURN_IF_ERROR(EnsureEpoch(pull.owner_row, epoch, from));
+    ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(pull.owner_row, epoch, locs, {}, std::nullopt, peer_row_));
+    (void)st;
+    return Status::Ok();
+  }
+  ES_ASSIGN_OR_RETURN(auto rows, OpenEntryBatch(b));
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(pull.owner_row));
+  if (!wm || wm->epoch != epoch) {
+    if (pull.folder_only && !wm) {
+      ES_RETURN_IF_ERROR(replica_->ResetOwner(pull.owner_row, epoch));
+      wm = WatermarkInfo{pull.owner_row, epoch, Seq(0)};
+    } else {
+      return ProtocolError("StateBatch of an unexpected epoch");
+    }
+  }
+  std::optional<Seq> advance;
+  if (from.value() >= 0 && wm->seq >= from) advance = Seq(b.last_seq());
+  ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(pull.owner_row, epoch, {}, rows, advance, peer_row_));
+  counters_.rows_applied += st.written;
+  counters_.rows_skipped += st.skipped;
+  TransferProgress& p = progress_[pull.progress_index];
+  p.total = b.total_records();
+  p.strategy = Strategy::kBatch;
+  p.done += rows.size();
+  p.bytes += f.payload.size() + kFrameOverhead;
+  wire::Credit c;
+  c.set_transfer_id(b.transfer_id());
+  c.set_batches(1);
+  if (advance) {
+    c.mutable_ack()->set_owner(b.owner());
+    c.mutable_ack()->set_epoch(epoch.value());
+    c.mutable_ack()->set_seq(advance->value());
+  }
+  Send(EncodeFrame(c));
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  snapshot_.counters = counters_;
+  return Status::Ok();
+}
+
+Status Session::OnStateChange(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::StateChange>(f));
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(c.owner(), "owner"));
+  if (!c.has_entry()) return ProtocolError("StateChange without an entry");
+  ES_ASSIGN_OR_RETURN(EntryRecord e, EntryFromWire(c.entry()));
+  ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(owner, ""));
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+  counters_.changes_received++;
+  if (!wm || wm->epoch != Epoch(c.epoch())) return Status::Ok();  // stale: a pull will fix it
+  ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(row, wm->epoch, {}, std::span(&e, 1), std::nullopt, peer_row_));
+  counters_.rows_applied += st.written;
+  counters_.rows_skipped += st.skipped;
+  for (auto& [id, pull] : pulls_) {
+    if (pull.owner != owner) continue;
+    TransferProgress& p = progress_[pull.progress_index];
+    p.strategy = Strategy::kChange;
+    p.done++;
+    p.bytes += f.payload.size() + kFrameOverhead;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  snapshot_.counters = counters_;
+  return Status::Ok();
+}
+
+Status Session::OnCurrent(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::Current>(f));
+  if (c.owner().empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    peer_done_ = true;
+    if (pulls_.empty() && sent_done_) snapshot_.state = "current";
+    return Status::Ok();
+  }
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(c.owner(), "owner"));
+  ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(owner, ""));
+  Epoch epoch(c.epoch());
+  Seq from(c.from_seq()), seq(c.seq());
+  auto pit = pulls_.find(c.transfer_id());
+  bool folder_only = pit != pulls_.end() && pit->second.folder_only;
+  if (!folder_only) {
+    if (pit != pulls_.end() && from.value() == 0) ES_RETURN_IF_ERROR(EnsureEpoch(row, epoch, from));
+    ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+    if (wm && wm->epoch == epoch && wm->seq >= from && seq > wm->seq)
+      ES_RETURN_IF_ERROR(replica_->Apply(row, epoch, {}, {}, seq, peer_row_).status());
+    PeerHas& has = peer_has_[owner];
+    if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
+    if (has.epoch != epoch && c.transfer_id() != 0) has = {epoch, seq, has.name};
+  }
+  if (pit != pulls_.end()) {
+    TransferProgress& p = progress_[pit->second.progress_index];
+    p.finished = Now();
+    if (!folder_only) {
+      host_.ReleasePull(owner, this);
+      spdlog::info("pulled {} rows of {} from {} in {:.2f}s ({})", p.done, p.owner_name, snapshot_.peer_name,
+                   p.finished - p.started, StrategyName(p.strategy));
+    }
+    pulls_.erase(pit);
+    host_.OnSessionChanged(this);
+    ES_RETURN_IF_ERROR(EvaluatePulls());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  snapshot_.counters = counters_;
+  return Status::Ok();
+}
+
+Status Session::OnBulkNotice(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto n, ParseMessage<wire::BulkIndexComplete>(f));
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(n.owner(), "owner"));
+  counters_.notices_received++;
+  PeerHas& has = peer_has_[owner];
+  has.epoch = Epoch(n.epoch());
+  has.max_seq = std::max(has.max_seq, Seq(n.max_seq()));
+  spdlog::info("{} announced {} new rows of owner {} (max seq {})", snapshot_.peer_name, n.entry_count(),
+               owner.ToString().substr(0, 8), n.max_seq());
+  return EvaluatePulls();
+}
+
+}  // namespace entrysync

@@ -1,0 +1,227 @@
+// Session: the sync protocol with one peer over one ByteStream.
+//
+// Each side sends Hello (what it holds of every owner and what it can
+// serve), then pulls what it lacks with StateRequest; the other side answers
+// with StateChanges (a few rows) or a StateBatch stream under the
+// receiver's credit, and ends each answer with Current. Live changes are
+// pushed as StateChanges to a peer known to be current, or announced with a
+// BulkIndexComplete notice that the peer pulls. See docs/wire-format.md.
+//
+// Threading: the stream delivers bytes on its own thread; frames go to an
+// inbox that the session's own thread drains. That thread owns the
+// session's SQLite connection and all protocol state; the public methods
+// only post to it and are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "base/byte_stream.h"
+#include "proto/frame.h"
+#include "store/library.h"
+#include "store/replica.h"
+#include "sync/config.h"
+
+namespace entrysync {
+
+class Session;
+
+// Progress of one transfer: known total up front.
+struct TransferProgress {
+  uint64_t id = 0;
+  bool pulling = true;  // true: we receive; false: we serve
+  Uuid owner;
+  std::string owner_name;
+  Strategy strategy = Strategy::kBatch;
+  uint64_t total = 0;  // records in the transfer
+  uint64_t done = 0;
+  uint64_t bytes = 0;  // payload bytes moved so far
+  double started = 0;  // steady-clock seconds
+  double finished = 0; // 0 while running
+  double Rate(double now) const;  // records per second
+  double Eta(double now) const;   // seconds left, -1 when unknown
+};
+
+struct SessionCounters {
+  uint64_t rows_applied = 0;   // rows written to our library
+  uint64_t rows_skipped = 0;   // rows received that were already current
+  uint64_t rows_sent = 0;
+  uint64_t batches_sent = 0;
+  uint64_t batches_received = 0;
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;
+  uint64_t notices_sent = 0;
+  uint64_t notices_received = 0;
+};
+
+struct SessionSnapshot {
+  std::string peer_name;
+  Uuid peer_uuid;
+  std::string address;
+  std::string state;  // "handshake", "syncing", "current", "closed"
+  std::string close_reason;
+  uint64_t wire_sent = 0, wire_received = 0;
+  SessionCounters counters;
+  std::vector<TransferProgress> transfers;  // running and recently finished
+};
+
+// What a session needs from the node it runs in. Implemented by SyncService.
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual const std::string& library_dir() const = 0;
+  virtual const SyncConfig& config() const = 0;
+  // Claims the right to pull `owner` (one pull per owner per node at a
+  // time); false when another session pulls it. Thread-safe.
+  virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;
+  virtual void ReleasePull(const Uuid& owner, const Session* by) = 0;
+  // A pull finished or the session closed: other sessions may now pull.
+  virtual void OnSessionChanged(const Session* s) = 0;
+};
+
+class Session {
+ public:
+  // `stream` is not yet started. The session opens its own connection to the
+  // library in host.library_dir().
+  Session(SessionHost& host, std::unique_ptr<ByteStream> stream);
+  ~Session();  // Close()s and joins its thread
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Starts the stream and the session thread; sends Hello.
+  void Start();
+  // Ends the session: sends Error (when `why` is an error), closes the
+  // stream. Idempotent, thread-safe.
+  void Close(Status why);
+
+  // This device holds `owner`'s rows up to `max_seq` now (epoch `epoch`):
+  // push or announce them to the peer. `location` names the bulk commit's
+  // location when known.
+  void NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location);
+  // Re-evaluates what to pull from this peer (another pull finished).
+  void Poke();
+  // Pulls the children of `folder` of `owner` from this peer (on-demand
+  // loading). Thread-safe.
+  void RequestFolder(const Uuid& owner, const Uuid& folder);
+
+  bool closed() const { return closed_.load(); }
+  Status close_status() const;
+  // True once the peer's Hello arrived, nothing is being pulled, and the
+  // peer said it pulled everything it wanted from us.
+  bool BothCurrent() const;
+  SessionSnapshot Snapshot() const;
+  std::string peer_name() const;
+
+ private:
+  struct Poked {};
+  struct Advance {
+    Uuid owner;
+    Epoch epoch;
+    Seq max_seq;
+    std::optional<Uuid> location;
+  };
+  struct Folder {
+    Uuid owner, folder;
+  };
+  using Item = std::variant<Frame, Advance, Poked, Folder>;
+
+  struct Pull {
+    uint64_t id;
+    Uuid owner;
+    DeviceRowId owner_row;
+    bool folder_only = false;
+    size_t progress_index = 0;
+  };
+  struct Serve {
+    uint64_t id;
+    Uuid owner;
+    DeviceRowId owner_row;
+    Epoch epoch;
+    Seq since, cursor, upto;
+    Strategy strategy;
+    uint32_t credit = 0;
+    uint32_t batch_index = 0, total_batches = 0;
+    uint64_t total = 0;
+    size_t progress_index = 0;
+    bool locations_sent = false;
+  };
+  struct PeerHas {
+    Epoch epoch;
+    Seq max_seq;
+    std::string name;
+  };
+
+  void Post(Item item);
+  void OnData(std::string_view data);  // stream thread
+  void Run();                          // session thread
+  Status Handle(Item& item);
+  Status HandleFrame(const Frame& f);
+  Status OnHello(const Frame& f);
+  Status OnStateRequest(const Frame& f);
+  Status OnStateBatch(const Frame& f);
+  Status OnStateChange(const Frame& f);
+  Status OnCredit(const Frame& f);
+  Status OnCurrent(const Frame& f);
+  Status OnBulkNotice(const Frame& f);
+  Status OnAdvance(const Advance& a);
+  Status OnFolder(const Folder& f);
+  Status EvaluatePulls();
+  Status PumpServes(bool* did_work);
+  Status PumpOne(Serve& s, bool* did_work);
+  Status SendLocations(const Serve& s);
+  Status EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from);
+  void MaybeSendDone();
+  void Send(std::string frame);
+  Result<DeviceRowId> OwnerRow(const Uuid& owner, const std::string& name);
+  // The epoch and highest seq this library can serve of `owner`.
+  Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
+  Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
+  void Finish(Status why);
+  double Now() const;
+
+  SessionHost& host_;
+  const SyncConfig config_;
+  std::unique_ptr<ByteStream> stream_;
+
+  // Shared between threads.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> inbox_;
+  bool stopping_ = false;
+  Status close_status_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int64_t> last_receive_ms_{0};
+  SessionSnapshot snapshot_;  // guarded by mu_; copied out by Snapshot()
+  std::thread thread_;
+  FrameDecoder decoder_;      // stream thread only
+
+  // Session thread only.
+  std::unique_ptr<Library> lib_;
+  std::optional<Replica> replica_;
+  Uuid my_uuid_;
+  bool hello_received_ = false;
+  DeviceRowId peer_row_;
+  Uuid peer_uuid_;
+  std::map<Uuid, PeerHas> peer_has_;      // what the peer can serve
+  std::map<Uuid, PeerHas> peer_holds_;    // what the peer holds (its watermarks)
+  std::map<uint64_t, Pull> pulls_;
+  std::map<uint64_t, Serve> serves_;
+  uint64_t next_id_ = 1;
+  bool peer_done_ = false;
+  bool sent_done_ = false;
+  double last_send_ = 0;
+  std::vector<TransferProgress> progress_;  // mirrored into snapshot_
+  SessionCounters counters_;
+};
+
+}  // namespace entrysync

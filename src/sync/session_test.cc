@@ -1,0 +1,281 @@
+// The sync protocol between nodes in one process, joined by in-memory pipes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/test_util.h"
+#include "net/pipe.h"
+#include "proto/frame.h"
+#include "store/export.h"
+#include "store/transaction_manager.h"
+#include "sync/sync_service.h"
+
+namespace entrysync {
+namespace {
+
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+struct TestNode {
+  TestNode(const std::string& name, std::optional<Uuid> library, SyncConfig cfg = {}) {
+    auto l = Library::Create(dir.path(), name, library);
+    EXPECT_TRUE(l.ok()) << l.status().message();
+    lib = std::move(*l);
+    id.bytes[0] = static_cast<uint8_t>(name[0]);
+    id.bytes[31] = 7;
+    EXPECT_TRUE(lib->SetLocalDeviceId(id).ok());
+    uuid = lib->LocalDevice()->uuid;
+    tm = std::make_unique<TransactionManager>(*lib, bus);
+    svc = std::make_unique<SyncService>(dir.path(), cfg);
+  }
+  void Pair(TestNode& other) {
+    ASSERT_TRUE(lib->AddPeer(other.lib->LocalDevice()->name, other.id, "").ok());
+  }
+  // Commits `n` generated entries under a new location; returns them.
+  std::vector<EntryRecord> Index(int n, const std::string& root = "/data") {
+    auto loc = tm->AddLocation(root, "data");
+    EXPECT_TRUE(loc.ok());
+    location = *loc;
+    std::vector<EntryRecord> rows(n);
+    Uuid root_uuid = NewUuidV7();
+    for (int i = 0; i < n; ++i) {
+      rows[i].uuid = i == 0 ? root_uuid : NewUuidV7();
+      rows[i].parent = i == 0 ? Uuid::Nil() : root_uuid;
+      rows[i].name = i == 0 ? "data" : "file-" + std::to_string(i) + ".txt";
+      rows[i].extension = i == 0 ? "" : "txt";
+      rows[i].kind = i == 0 ? EntryKind::kDir : EntryKind::kFile;
+      rows[i].size = static_cast<uint64_t>(i) * 100;
+      rows[i].inode = static_cast<uint64_t>(i) + 1000;
+      rows[i].modified_ns = 1'700'000'000'000'000'000 + i;
+    }
+    auto r = tm->CommitBulkEntries(location, rows);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return rows;
+  }
+  std::string DigestOf(const Uuid& owner) {
+    auto l = Library::Open(dir.path());
+    auto d = (*l)->FindDeviceByUuid(owner);
+    if (!d.ok()) return "none";
+    return DigestOwner(**l, d->id)->sha256_hex;
+  }
+  TempDir dir;
+  std::unique_ptr<Library> lib;
+  DeviceId id;
+  Uuid uuid;
+  EventBus bus;
+  std::unique_ptr<TransactionManager> tm;
+  std::unique_ptr<SyncService> svc;
+  LocationInfo location;
+};
+
+std::pair<std::shared_ptr<Session>, std::shared_ptr<Session>> Connect(TestNode& a, TestNode& b) {
+  auto [ea, eb] = MakePipe(a.id, b.id, PipeOptions{4096});
+  auto sa = a.svc->AddSession(std::move(ea));
+  auto sb = b.svc->AddSession(std::move(eb));
+  return {sa, sb};
+}
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit = 30s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = std::make_unique<TestNode>("alpha", std::nullopt);
+    b_ = std::make_unique<TestNode>("beta", a_->lib->library_id());
+    a_->Pair(*b_);
+    b_->Pair(*a_);
+  }
+  void StartBoth() {
+    ASSERT_TRUE(a_->svc->Start().ok());
+    ASSERT_TRUE(b_->svc->Start().ok());
+  }
+  std::unique_ptr<TestNode> a_, b_;
+};
+
+TEST_F(SyncTest, BatchTransferConvergesAndAppliesEachRowOnce) {
+  a_->Index(5000);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto snap = sb->Snapshot();
+  EXPECT_EQ(snap.counters.rows_applied, 5000u);
+  EXPECT_EQ(snap.counters.batches_received, 5u + 1u);  // 5 entry batches + locations
+  ASSERT_FALSE(snap.transfers.empty());
+  EXPECT_EQ(snap.transfers[0].strategy, Strategy::kBatch);
+  EXPECT_EQ(snap.transfers[0].total, 5000u);
+  EXPECT_EQ(snap.transfers[0].done, 5000u);
+  EXPECT_GT(snap.wire_received, 5000u * 5);
+}
+
+TEST_F(SyncTest, SmallDeltaGoesAsStateChanges) {
+  a_->Index(50);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto snap = sb->Snapshot();
+  EXPECT_EQ(snap.counters.changes_received, 50u);
+  EXPECT_EQ(snap.counters.rows_applied, 50u);
+}
+
+TEST_F(SyncTest, BothDirectionsAtOnce) {
+  a_->Index(3000);
+  b_->Index(2000, "/other");
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  EXPECT_EQ(a_->DigestOf(b_->uuid), b_->DigestOf(b_->uuid));
+}
+
+TEST_F(SyncTest, LiveChangesArriveAndResumeAfterReconnect) {
+  auto rows = a_->Index(2000);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  // A rename and a delete while connected: pushed as StateChanges.
+  std::vector<EntryRecord> change{rows[5], rows[6]};
+  change[0].name = "renamed.txt";
+  change[1].deleted = true;
+  ASSERT_TRUE(a_->tm->CommitChanges(a_->location, change).ok());
+  ASSERT_TRUE(WaitFor([&] { return a_->DigestOf(a_->uuid) == b_->DigestOf(a_->uuid); }, 5s));
+  EXPECT_EQ(sb->Snapshot().counters.changes_received, 2u);
+  // Disconnect, change more, reconnect: only the delta moves.
+  sa->Close(Status::Ok());
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  std::vector<EntryRecord> more{rows[10], rows[11], rows[12]};
+  for (auto& r : more) r.size += 1;
+  ASSERT_TRUE(a_->tm->CommitChanges(a_->location, more).ok());
+  auto [sa2, sb2] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa2->BothCurrent() && sb2->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  EXPECT_EQ(sb2->Snapshot().counters.rows_applied, 3u);
+}
+
+TEST_F(SyncTest, BulkCommitWhileConnectedIsAnnouncedThenPulled) {
+  a_->Index(10);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  a_->Index(3000, "/more");
+  ASSERT_TRUE(WaitFor([&] { return a_->DigestOf(a_->uuid) == b_->DigestOf(a_->uuid); }, 10s));
+  EXPECT_GE(sb->Snapshot().counters.notices_received, 1u);
+}
+
+TEST_F(SyncTest, ForcedChangeStrategy) {
+  SyncConfig cfg;
+  cfg.forced = Strategy::kChange;
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  a_->Index(1500);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  EXPECT_EQ(sb->Snapshot().counters.changes_received, 1500u);
+}
+
+TEST_F(SyncTest, NewEpochMakesReceiverResyncFromZero) {
+  a_->Index(500);
+  StartBoth();
+  {
+    auto [sa, sb] = Connect(*a_, *b_);
+    ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+    sa->Close(Status::Ok());
+    ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  }
+  // B holds a stray row of A's old epoch that A never had in the new one.
+  ASSERT_TRUE(a_->lib->SetEpoch(a_->lib->local_device(), Epoch(12345)).ok());
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto wm = b_->lib->GetWatermark(b_->lib->FindDeviceByUuid(a_->uuid)->id);
+  EXPECT_EQ((*wm)->epoch, Epoch(12345));
+  EXPECT_EQ(sb->Snapshot().counters.rows_applied, 500u);
+}
+
+TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {
+  TestNode c("gamma", a_->lib->library_id());
+  b_->Pair(c);
+  c.Pair(*b_);
+  a_->Index(2500);
+  StartBoth();
+  ASSERT_TRUE(c.svc->Start().ok());
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  sa->Close(Status::Ok());  // A goes away
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  auto [sb2, sc] = Connect(*b_, c);
+  ASSERT_TRUE(WaitFor([&] { return sb2->BothCurrent() && sc->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), c.DigestOf(a_->uuid));
+  c.svc->Stop();
+}
+
+TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
+  TestNode stranger("sigma", std::nullopt);  // another library
+  stranger.Pair(*b_);
+  b_->Pair(stranger);
+  stranger.Index(100);
+  ASSERT_TRUE(stranger.svc->Start().ok());
+  StartBoth();
+  auto [ss, sb] = Connect(stranger, *b_);
+  ASSERT_TRUE(WaitFor([&] { return ss->closed() && sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("library"), std::string::npos) << sb->close_status().message();
+  EXPECT_EQ(b_->DigestOf(stranger.uuid), "none");
+  stranger.svc->Stop();
+}
+
+TEST_F(SyncTest, UnpairedDeviceIsRefused) {
+  TestNode intruder("iota", a_->lib->library_id());
+  intruder.Pair(*b_);  // it knows B, B does not know it
+  intruder.Index(100);
+  ASSERT_TRUE(intruder.svc->Start().ok());
+  StartBoth();
+  auto [si, sb] = Connect(intruder, *b_);
+  ASSERT_TRUE(WaitFor([&] { return si->closed() && sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("not paired"), std::string::npos) << sb->close_status().message();
+  EXPECT_EQ(b_->DigestOf(intruder.uuid), "none");
+  intruder.svc->Stop();
+}
+
+// Feeds raw bytes to B's session as if they came from A.
+class RawPeerTest : public SyncTest {
+ protected:
+  std::shared_ptr<Session> Open(std::unique_ptr<ByteStream>* raw) {
+    auto [ea, eb] = MakePipe(a_->id, b_->id);
+    ea->Start([](std::string_view) {}, [](Status) {});
+    *raw = std::move(ea);
+    return b_->svc->AddSession(std::move(eb));
+  }
+};
+
+TEST_F(RawPeerTest, GarbageFrameClosesWithClearError) {
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  raw->Write(std::string("\x00\x00\x00\x09garbage!!", 13));
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_EQ(sb->close_status().code(), Code::kProtocol) << sb->close_status().message();
+  EXPECT_EQ(*b_->lib->CountEntries(b_->lib->local_device(), true), 0u);
+}
+
+TEST_F(RawPeerTest, OversizedFrameIsRefused) {
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  raw->Write(std::string("\x7f\x00\x00\x00\x01", 5));
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("exceeds limit"), std::string::npos)
+      << sb->close_status().message();
+}
+
+}  // namespace
+}  // namespace entrysync
