@@ -9,14 +9,14 @@
 //   5  Builds EntryRecords from the bytes and checks the round trip is exact
 //      (encoder side: odd names, times, uuids, parents).
 //   6  Opens a StateBatch parsed from the bytes.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "proto/batch.h"
 #include "proto/batch_codec.h"
@@ -71,7 +71,8 @@ void EntryRoundTrip(std::string_view in) {
       for (auto& b : e.uuid.bytes) b = src.U8();
     }
     if ((shape & 6) == 2 && !v.empty()) e.parent = v[src.U8() % v.size()].uuid;
-    if ((shape & 6) == 4) for (auto& b : e.parent.bytes) b = src.U8();
+    if ((shape & 6) == 4)
+      for (auto& b : e.parent.bytes) b = src.U8();
     if ((shape & 6) == 6 && !v.empty()) e.parent = v.back().parent;
     e.location = (shape & 8) && !v.empty() ? v.back().location : es::Uuid();
     e.name = src.Str(24);
@@ -129,9 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (in.size() < 3) break;
       const size_t expected = (static_cast<uint8_t>(in[0]) << 16 | static_cast<uint8_t>(in[1]) << 8 |
                                static_cast<uint8_t>(in[2]));
-      const es::Codec codec = mode == 2 ? es::Codec::kZstd
-                              : mode == 3 ? es::Codec::kGzip
-                                          : es::Codec::kNone;
+      const es::Codec codec = mode == 2 ? es::Codec::kZstd : mode == 3 ? es::Codec::kGzip : es::Codec::kNone;
       auto r = es::Decompress(codec, in.substr(3), expected, 1 << 20);
       if (r.ok()) Check(r->size() == expected);
       break;

@@ -5,15 +5,15 @@
 // frame re-encodes to a frame that decodes to the same type and payload;
 // StateBatch/StateChange contents go through the same openers the sync layer
 // uses.
+#include <google/protobuf/stubs/logging.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <string>
-#include <type_traits>
 #include <string_view>
-
-#include <google/protobuf/stubs/logging.h>
+#include <type_traits>
 
 #include "base/hash.h"
 #include "proto/batch.h"
@@ -60,19 +60,32 @@ void ParseAs(const es::Frame& frame) {
 void ParseByType(const es::Frame& f) {
   using T = es::MessageType;
   switch (f.type) {
-    case T::kHello: return ParseAs<es::wire::Hello>(f);
-    case T::kStateChange: return ParseAs<es::wire::StateChange>(f);
-    case T::kStateBatch: return ParseAs<es::wire::StateBatch>(f);
-    case T::kStateRequest: return ParseAs<es::wire::StateRequest>(f);
-    case T::kCredit: return ParseAs<es::wire::Credit>(f);
-    case T::kBulkIndexComplete: return ParseAs<es::wire::BulkIndexComplete>(f);
-    case T::kCurrent: return ParseAs<es::wire::Current>(f);
-    case T::kPing: return ParseAs<es::wire::Ping>(f);
-    case T::kPong: return ParseAs<es::wire::Pong>(f);
-    case T::kError: return ParseAs<es::wire::Error>(f);
-    case T::kSnapshotOffer: return ParseAs<es::wire::SnapshotOffer>(f);
-    case T::kSnapshotRequest: return ParseAs<es::wire::SnapshotRequest>(f);
-    case T::kSnapshotChunk: return ParseAs<es::wire::SnapshotChunk>(f);
+    case T::kHello:
+      return ParseAs<es::wire::Hello>(f);
+    case T::kStateChange:
+      return ParseAs<es::wire::StateChange>(f);
+    case T::kStateBatch:
+      return ParseAs<es::wire::StateBatch>(f);
+    case T::kStateRequest:
+      return ParseAs<es::wire::StateRequest>(f);
+    case T::kCredit:
+      return ParseAs<es::wire::Credit>(f);
+    case T::kBulkIndexComplete:
+      return ParseAs<es::wire::BulkIndexComplete>(f);
+    case T::kCurrent:
+      return ParseAs<es::wire::Current>(f);
+    case T::kPing:
+      return ParseAs<es::wire::Ping>(f);
+    case T::kPong:
+      return ParseAs<es::wire::Pong>(f);
+    case T::kError:
+      return ParseAs<es::wire::Error>(f);
+    case T::kSnapshotOffer:
+      return ParseAs<es::wire::SnapshotOffer>(f);
+    case T::kSnapshotRequest:
+      return ParseAs<es::wire::SnapshotRequest>(f);
+    case T::kSnapshotChunk:
+      return ParseAs<es::wire::SnapshotChunk>(f);
   }
   std::abort();  // the decoder let an unknown type through
 }

@@ -11,8 +11,8 @@ namespace entrysync {
 namespace {
 
 template <class Record>
-Result<wire::StateBatch> Build(const BatchHeader& h, std::span<const Record> records,
-                               wire::Model model, std::string encoded) {
+Result<wire::StateBatch> Build(const BatchHeader& h, std::span<const Record> records, wire::Model model,
+                               std::string encoded) {
   if (records.size() > UINT32_MAX || encoded.size() > UINT32_MAX) {
     return InvalidArgument("batch of " + std::to_string(records.size()) + " records (" +
                            std::to_string(encoded.size()) + " bytes) is too large");
@@ -41,8 +41,7 @@ Result<wire::StateBatch> Build(const BatchHeader& h, std::span<const Record> rec
 }
 
 std::string BatchName(const wire::StateBatch& b) {
-  std::string owner = b.owner().size() == 16 ? Uuid::FromBytes(b.owner().data()).ToString()
-                                             : "(bad uuid)";
+  std::string owner = b.owner().size() == 16 ? Uuid::FromBytes(b.owner().data()).ToString() : "(bad uuid)";
   return "batch " + std::to_string(b.batch_index()) + " of owner " + owner;
 }
 
@@ -54,8 +53,8 @@ Result<std::string> Unpack(const wire::StateBatch& b, wire::Model model, const B
     return ProtocolError(name + ": unexpected model " + std::to_string(b.model()));
   }
   if (b.record_count() > limits.max_records) {
-    return ProtocolError(name + ": " + std::to_string(b.record_count()) +
-                         " records exceed limit " + std::to_string(limits.max_records));
+    return ProtocolError(name + ": " + std::to_string(b.record_count()) + " records exceed limit " +
+                         std::to_string(limits.max_records));
   }
   auto codec = CodecFromWire(b.codec());
   if (!codec.ok()) return codec.status().Wrap(name);
@@ -70,8 +69,8 @@ Result<std::string> Unpack(const wire::StateBatch& b, wire::Model model, const B
 template <class Record>
 Status CheckDecoded(const wire::StateBatch& b, const std::vector<Record>& records) {
   if (records.size() != b.record_count()) {
-    return Corruption(BatchName(b) + ": holds " + std::to_string(records.size()) +
-                      " records, header says " + std::to_string(b.record_count()));
+    return Corruption(BatchName(b) + ": holds " + std::to_string(records.size()) + " records, header says " +
+                      std::to_string(b.record_count()));
   }
   int64_t lo = 0, hi = 0;
   if (!records.empty()) {
@@ -81,17 +80,16 @@ Status CheckDecoded(const wire::StateBatch& b, const std::vector<Record>& record
     hi = h->seq.value();
   }
   if (lo != b.first_seq() || hi != b.last_seq()) {
-    return Corruption(BatchName(b) + ": seq range " + std::to_string(lo) + ".." +
-                      std::to_string(hi) + " does not match header " +
-                      std::to_string(b.first_seq()) + ".." + std::to_string(b.last_seq()));
+    return Corruption(BatchName(b) + ": seq range " + std::to_string(lo) + ".." + std::to_string(hi) +
+                      " does not match header " + std::to_string(b.first_seq()) + ".." +
+                      std::to_string(b.last_seq()));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<wire::StateBatch> BuildEntryBatch(const BatchHeader& header,
-                                         std::span<const EntryRecord> records) {
+Result<wire::StateBatch> BuildEntryBatch(const BatchHeader& header, std::span<const EntryRecord> records) {
   return Build(header, records, wire::MODEL_ENTRY, EncodeEntries(records));
 }
 
@@ -100,8 +98,7 @@ Result<wire::StateBatch> BuildLocationBatch(const BatchHeader& header,
   return Build(header, records, wire::MODEL_LOCATION, EncodeLocations(records));
 }
 
-Result<std::vector<EntryRecord>> OpenEntryBatch(const wire::StateBatch& batch,
-                                                const BatchLimits& limits) {
+Result<std::vector<EntryRecord>> OpenEntryBatch(const wire::StateBatch& batch, const BatchLimits& limits) {
   ES_ASSIGN_OR_RETURN(std::string raw, Unpack(batch, wire::MODEL_ENTRY, limits));
   auto records = DecodeEntries(raw);
   if (!records.ok()) return records.status().Wrap(BatchName(batch));

@@ -40,8 +40,7 @@ struct BatchLimits {
 // highest record seq (0/0 when empty).
 // Fails with InvalidArgument when there are more than UINT32_MAX records or
 // the encoding exceeds 4 GiB (callers batch ~1000 records, far below).
-Result<wire::StateBatch> BuildEntryBatch(const BatchHeader& header,
-                                         std::span<const EntryRecord> records);
+Result<wire::StateBatch> BuildEntryBatch(const BatchHeader& header, std::span<const EntryRecord> records);
 Result<wire::StateBatch> BuildLocationBatch(const BatchHeader& header,
                                             std::span<const LocationRecord> records);
 

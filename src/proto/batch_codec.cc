@@ -28,8 +28,8 @@ constexpr uint8_t kKnownFlags = 0x1F;
 
 // Parent column codes.
 constexpr uint64_t kParentNil = 0;
-constexpr uint64_t kParentSame = 1;     // same parent as the previous row
-constexpr uint64_t kParentLiteral = 2;  // next 16 bytes of kParentLiterals
+constexpr uint64_t kParentSame = 1;         // same parent as the previous row
+constexpr uint64_t kParentLiteral = 2;      // next 16 bytes of kParentLiterals
 constexpr uint64_t kParentBackRefBase = 2;  // code c >= 3: uuid of row i-(c-2)
 
 constexpr int64_t kNsPerSec = 1000000000;
@@ -118,8 +118,8 @@ std::string Assemble(char tag, uint64_t rows, const std::string* columns, size_t
 }
 
 // Splits an encoded batch into its header row count and column readers.
-Status Disassemble(std::string_view encoded, char tag, const char* what, uint64_t* rows,
-                   Reader* columns, size_t n) {
+Status Disassemble(std::string_view encoded, char tag, const char* what, uint64_t* rows, Reader* columns,
+                   size_t n) {
   Reader r(encoded);
   uint8_t t, v;
   if (!r.Byte(&t) || !r.Byte(&v)) return Corruption(std::string(what) + ": truncated header");
@@ -142,8 +142,7 @@ Status Disassemble(std::string_view encoded, char tag, const char* what, uint64_
 Status CheckConsumed(const Reader* columns, size_t n, const char* what) {
   for (size_t i = 0; i < n; ++i) {
     if (!columns[i].empty()) {
-      return Corruption(std::string(what) + ": column " + std::to_string(i) +
-                        " has trailing bytes");
+      return Corruption(std::string(what) + ": column " + std::to_string(i) + " has trailing bytes");
     }
   }
   return Status::Ok();
@@ -260,8 +259,7 @@ Result<std::vector<EntryRecord>> DecodeEntries(std::string_view encoded) {
   }
 
   uint64_t location_count;
-  if (!col[kLocation].Varint(&location_count) ||
-      location_count > col[kLocation].remaining() / 16) {
+  if (!col[kLocation].Varint(&location_count) || location_count > col[kLocation].remaining() / 16) {
     return bad("bad location dictionary");
   }
   std::vector<Uuid> locations;

@@ -148,8 +148,7 @@ TEST(BatchCodecTest, RejectsGarbage) {
   EXPECT_EQ(DecodeEntries("L\x01").status().code(), Code::kCorruption);
   EXPECT_EQ(DecodeEntries(std::string("E\x02\x00", 3)).status().code(), Code::kCorruption);
   // A huge row count with no data must not allocate.
-  EXPECT_EQ(DecodeEntries("E\x01\xff\xff\xff\xff\xff\xff\xff\xff\x7f").status().code(),
-            Code::kCorruption);
+  EXPECT_EQ(DecodeEntries("E\x01\xff\xff\xff\xff\xff\xff\xff\xff\x7f").status().code(), Code::kCorruption);
   EXPECT_FALSE(DecodeLocations(EncodeEntries({})).ok());
   EXPECT_FALSE(DecodeEntries(EncodeLocations({})).ok());
 }
@@ -194,8 +193,8 @@ TEST(BatchCodecTest, RealisticBytesPerEntryWithZstd) {
               static_cast<double>(raw) / 10000);
   EXPECT_LE(one_batch, 30.0);
   const double thousands = BytesPerEntry(tree, 1000, &raw);
-  std::printf("10000 entries, batches of 1000: %.2f bytes/entry zstd-1 (%.2f raw columnar)\n",
-              thousands, static_cast<double>(raw) / 10000);
+  std::printf("10000 entries, batches of 1000: %.2f bytes/entry zstd-1 (%.2f raw columnar)\n", thousands,
+              static_cast<double>(raw) / 10000);
   EXPECT_LE(thousands, 30.0);
 
   // For comparison: row-wise protobuf-ish size is what StateChange costs.

@@ -41,8 +41,7 @@ TEST(BatchTest, BuildAndOpenThroughAFrame) {
     auto records = OpenEntryBatch(*parsed);
     ASSERT_TRUE(records.ok()) << records.status().ToString();
     EXPECT_EQ(*records, tree);
-    std::printf("%s: 1000 entries in a %zu-byte frame\n", CodecName(codec),
-                EncodeFrame(*batch).size());
+    std::printf("%s: 1000 entries in a %zu-byte frame\n", CodecName(codec), EncodeFrame(*batch).size());
   }
 }
 
@@ -84,8 +83,8 @@ TEST(BatchTest, TamperedPayloadIsChecksumMismatch) {
   auto r = OpenEntryBatch(*batch);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption);
-  const std::string want = "batch 3 of owner " + Uuid::FromBytes(batch->owner().data()).ToString() +
-                           ": checksum mismatch";
+  const std::string want =
+      "batch 3 of owner " + Uuid::FromBytes(batch->owner().data()).ToString() + ": checksum mismatch";
   EXPECT_EQ(r.status().message(), want);
 
   // Compressed payload tampered: decompression or checksum fails.

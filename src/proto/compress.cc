@@ -40,8 +40,8 @@ Result<std::string> ZstdDecompress(std::string_view bytes, size_t expected) {
     return Corruption(std::string("zstd payload: ") + ZSTD_getErrorName(n));
   }
   if (n != expected) {
-    return Corruption("zstd payload: decompressed to " + std::to_string(n) +
-                      " bytes, expected " + std::to_string(expected));
+    return Corruption("zstd payload: decompressed to " + std::to_string(n) + " bytes, expected " +
+                      std::to_string(expected));
   }
   return out;
 }
@@ -65,16 +65,15 @@ Result<std::string> GzipDecompress(std::string_view bytes, size_t expected) {
   inflateEnd(&s);
   if (rc != Z_STREAM_END) {
     if (produced > expected) {
-      return Corruption("gzip payload: decompresses to more than " + std::to_string(expected) +
-                        " bytes");
+      return Corruption("gzip payload: decompresses to more than " + std::to_string(expected) + " bytes");
     }
-    return Corruption(std::string("gzip payload: ") +
-                      (msg != nullptr ? msg : rc == Z_BUF_ERROR ? "truncated stream"
-                                                                : "inflate failed"));
+    return Corruption(std::string("gzip payload: ") + (msg != nullptr      ? msg
+                                                       : rc == Z_BUF_ERROR ? "truncated stream"
+                                                                           : "inflate failed"));
   }
   if (produced != expected) {
-    return Corruption("gzip payload: decompressed to " + std::to_string(produced) +
-                      " bytes, expected " + std::to_string(expected));
+    return Corruption("gzip payload: decompressed to " + std::to_string(produced) + " bytes, expected " +
+                      std::to_string(expected));
   }
   if (left_in != 0) {
     return Corruption("gzip payload: " + std::to_string(left_in) + " trailing bytes");
@@ -87,9 +86,12 @@ Result<std::string> GzipDecompress(std::string_view bytes, size_t expected) {
 
 const char* CodecName(Codec codec) {
   switch (codec) {
-    case Codec::kNone: return "none";
-    case Codec::kZstd: return "zstd";
-    case Codec::kGzip: return "gzip";
+    case Codec::kNone:
+      return "none";
+    case Codec::kZstd:
+      return "zstd";
+    case Codec::kGzip:
+      return "gzip";
   }
   return "unknown";
 }
@@ -98,9 +100,14 @@ Compressed CompressPayload(Codec codec, std::string_view raw, const CompressOpti
   Compressed result;
   bool ok = false;
   switch (codec) {
-    case Codec::kNone: break;
-    case Codec::kZstd: ok = ZstdCompress(raw, options.zstd_level, &result.bytes); break;
-    case Codec::kGzip: ok = GzipCompress(raw, options.gzip_level, &result.bytes); break;
+    case Codec::kNone:
+      break;
+    case Codec::kZstd:
+      ok = ZstdCompress(raw, options.zstd_level, &result.bytes);
+      break;
+    case Codec::kGzip:
+      ok = GzipCompress(raw, options.gzip_level, &result.bytes);
+      break;
   }
   const size_t divisor = options.min_saving_divisor == 0 ? SIZE_MAX : options.min_saving_divisor;
   const size_t min_saving = raw.size() / divisor;
@@ -114,21 +121,22 @@ Compressed CompressPayload(Codec codec, std::string_view raw, const CompressOpti
   return result;
 }
 
-Result<std::string> Decompress(Codec codec, std::string_view bytes, size_t expected_size,
-                               size_t max_size) {
+Result<std::string> Decompress(Codec codec, std::string_view bytes, size_t expected_size, size_t max_size) {
   if (expected_size > max_size) {
-    return ProtocolError("uncompressed size " + std::to_string(expected_size) +
-                         " exceeds limit " + std::to_string(max_size));
+    return ProtocolError("uncompressed size " + std::to_string(expected_size) + " exceeds limit " +
+                         std::to_string(max_size));
   }
   switch (codec) {
     case Codec::kNone:
       if (bytes.size() != expected_size) {
-        return Corruption("uncompressed payload of " + std::to_string(bytes.size()) +
-                          " bytes, expected " + std::to_string(expected_size));
+        return Corruption("uncompressed payload of " + std::to_string(bytes.size()) + " bytes, expected " +
+                          std::to_string(expected_size));
       }
       return std::string(bytes);
-    case Codec::kZstd: return ZstdDecompress(bytes, expected_size);
-    case Codec::kGzip: return GzipDecompress(bytes, expected_size);
+    case Codec::kZstd:
+      return ZstdDecompress(bytes, expected_size);
+    case Codec::kGzip:
+      return GzipDecompress(bytes, expected_size);
   }
   return ProtocolError("unknown codec " + std::to_string(static_cast<int>(codec)));
 }

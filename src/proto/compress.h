@@ -31,8 +31,7 @@ struct Compressed {
 
 // Compresses `raw` with `codec`. Falls back to kNone (bytes = raw) when
 // compression does not pay (see CompressOptions) or fails. Never fails.
-Compressed CompressPayload(Codec codec, std::string_view raw,
-                           const CompressOptions& options = {});
+Compressed CompressPayload(Codec codec, std::string_view raw, const CompressOptions& options = {});
 
 // Decompresses `bytes` that were produced by `codec` from exactly
 // `expected_size` bytes.
@@ -41,7 +40,6 @@ Compressed CompressPayload(Codec codec, std::string_view raw,
 //   Corruption "zstd payload: ..." / "gzip payload: ..." when the stream is
 //     malformed, produces a different size than expected_size, or has
 //     trailing bytes.
-Result<std::string> Decompress(Codec codec, std::string_view bytes, size_t expected_size,
-                               size_t max_size);
+Result<std::string> Decompress(Codec codec, std::string_view bytes, size_t expected_size, size_t max_size);
 
 }  // namespace entrysync

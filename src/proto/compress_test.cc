@@ -54,10 +54,8 @@ TEST_P(CodecTest, RefusesBombsAndMismatches) {
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), Code::kProtocol);
   // Lies about the size, both ways.
-  EXPECT_EQ(Decompress(c.codec, c.bytes, raw.size() - 1, 2 << 20).status().code(),
-            Code::kCorruption);
-  EXPECT_EQ(Decompress(c.codec, c.bytes, raw.size() + 1, 2 << 20).status().code(),
-            Code::kCorruption);
+  EXPECT_EQ(Decompress(c.codec, c.bytes, raw.size() - 1, 2 << 20).status().code(), Code::kCorruption);
+  EXPECT_EQ(Decompress(c.codec, c.bytes, raw.size() + 1, 2 << 20).status().code(), Code::kCorruption);
   // Truncated, trailing bytes, garbage.
   EXPECT_FALSE(Decompress(c.codec, c.bytes.substr(0, c.bytes.size() - 1), raw.size(), 2 << 20).ok());
   EXPECT_FALSE(Decompress(c.codec, c.bytes + "zz", raw.size(), 2 << 20).ok());

@@ -10,8 +10,7 @@ std::string UuidToWire(const Uuid& uuid) {
 
 Result<Uuid> UuidFromWire(std::string_view bytes, std::string_view field) {
   if (bytes.size() != 16) {
-    return ProtocolError(std::string(field) + ": uuid of " + std::to_string(bytes.size()) +
-                         " bytes");
+    return ProtocolError(std::string(field) + ": uuid of " + std::to_string(bytes.size()) + " bytes");
   }
   return Uuid::FromBytes(bytes.data());
 }
@@ -21,9 +20,7 @@ Result<Uuid> OptionalUuidFromWire(std::string_view bytes, std::string_view field
   return UuidFromWire(bytes, field);
 }
 
-std::string OptionalUuidToWire(const Uuid& uuid) {
-  return uuid.is_nil() ? std::string() : UuidToWire(uuid);
-}
+std::string OptionalUuidToWire(const Uuid& uuid) { return uuid.is_nil() ? std::string() : UuidToWire(uuid); }
 
 std::string DeviceIdToWire(const DeviceId& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
@@ -31,8 +28,7 @@ std::string DeviceIdToWire(const DeviceId& id) {
 
 Result<DeviceId> DeviceIdFromWire(std::string_view bytes, std::string_view field) {
   if (bytes.size() != 32) {
-    return ProtocolError(std::string(field) + ": device id of " + std::to_string(bytes.size()) +
-                         " bytes");
+    return ProtocolError(std::string(field) + ": device id of " + std::to_string(bytes.size()) + " bytes");
   }
   DeviceId id;
   std::memcpy(id.bytes.data(), bytes.data(), 32);
@@ -43,10 +39,14 @@ wire::Codec CodecToWire(Codec codec) { return static_cast<wire::Codec>(codec); }
 
 Result<Codec> CodecFromWire(int codec) {
   switch (codec) {
-    case wire::CODEC_NONE: return Codec::kNone;
-    case wire::CODEC_ZSTD: return Codec::kZstd;
-    case wire::CODEC_GZIP: return Codec::kGzip;
-    default: return ProtocolError("unknown codec " + std::to_string(codec));
+    case wire::CODEC_NONE:
+      return Codec::kNone;
+    case wire::CODEC_ZSTD:
+      return Codec::kZstd;
+    case wire::CODEC_GZIP:
+      return Codec::kGzip;
+    default:
+      return ProtocolError("unknown codec " + std::to_string(codec));
   }
 }
 
@@ -107,6 +107,54 @@ Result<LocationRecord> LocationFromWire(const wire::Location& l) {
   r.seq = Seq(l.seq());
   r.deleted = l.deleted();
   return r;
+}
+
+wire::Error ErrorToWire(const Status& status, uint64_t request_id) {
+  wire::ErrorCode code = wire::ERROR_INTERNAL;
+  switch (status.code()) {
+    case Code::kProtocol:
+    case Code::kInvalidArgument:
+      code = wire::ERROR_PROTOCOL;
+      break;
+    case Code::kCorruption:
+      code = wire::ERROR_CORRUPTION;
+      break;
+    case Code::kPermissionDenied:
+      code = wire::ERROR_NOT_PAIRED;
+      break;
+    case Code::kNotFound:
+      code = wire::ERROR_NOT_FOUND;
+      break;
+    default:
+      break;
+  }
+  wire::Error e;
+  e.set_code(code);
+  e.set_message(status.message());
+  e.set_request_id(request_id);
+  return e;
+}
+
+Status ErrorFromWire(const wire::Error& error, std::string_view peer) {
+  const std::string message =
+      "peer " + std::string(peer) + ": " +
+      (error.message().empty() ? "error " + std::to_string(error.code()) : error.message());
+  switch (error.code()) {
+    case wire::ERROR_PROTOCOL:
+    case wire::ERROR_UNSUPPORTED_VERSION:
+    case wire::ERROR_TOO_LARGE:
+    case wire::ERROR_EPOCH_CHANGED:
+      return ProtocolError(message);
+    case wire::ERROR_CORRUPTION:
+      return Corruption(message);
+    case wire::ERROR_NOT_PAIRED:
+    case wire::ERROR_WRONG_LIBRARY:
+      return PermissionDenied(message);
+    case wire::ERROR_NOT_FOUND:
+      return NotFound(message);
+    default:
+      return Aborted(message);
+  }
 }
 
 }  // namespace entrysync

@@ -39,4 +39,13 @@ Result<EntryRecord> EntryFromWire(const wire::Entry& entry);
 void LocationToWire(const LocationRecord& record, wire::Location* out);
 Result<LocationRecord> LocationFromWire(const wire::Location& location);
 
+// The Error frame to send for a failed local Status (code mapped to the
+// closest ErrorCode; the message is the Status message).
+// REQUIRES: !status.ok().
+wire::Error ErrorToWire(const Status& status, uint64_t request_id = 0);
+// The Status a received Error frame stands for: Protocol for protocol errors,
+// Corruption, PermissionDenied (not paired, wrong library), NotFound, ...;
+// message "peer <peer>: <their message>". Never OK.
+Status ErrorFromWire(const wire::Error& error, std::string_view peer);
+
 }  // namespace entrysync

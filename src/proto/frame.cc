@@ -21,8 +21,7 @@ void PutU32(std::string* out, uint32_t v) {
 
 uint32_t GetU32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) |
-         uint32_t{u[3]};
+  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
 }
 
 }  // namespace
@@ -34,19 +33,32 @@ bool IsKnownMessageType(uint8_t type) {
 
 std::string MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kHello: return "Hello";
-    case MessageType::kStateChange: return "StateChange";
-    case MessageType::kStateBatch: return "StateBatch";
-    case MessageType::kStateRequest: return "StateRequest";
-    case MessageType::kCredit: return "Credit";
-    case MessageType::kBulkIndexComplete: return "BulkIndexComplete";
-    case MessageType::kCurrent: return "Current";
-    case MessageType::kPing: return "Ping";
-    case MessageType::kPong: return "Pong";
-    case MessageType::kError: return "Error";
-    case MessageType::kSnapshotOffer: return "SnapshotOffer";
-    case MessageType::kSnapshotRequest: return "SnapshotRequest";
-    case MessageType::kSnapshotChunk: return "SnapshotChunk";
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kStateChange:
+      return "StateChange";
+    case MessageType::kStateBatch:
+      return "StateBatch";
+    case MessageType::kStateRequest:
+      return "StateRequest";
+    case MessageType::kCredit:
+      return "Credit";
+    case MessageType::kBulkIndexComplete:
+      return "BulkIndexComplete";
+    case MessageType::kCurrent:
+      return "Current";
+    case MessageType::kPing:
+      return "Ping";
+    case MessageType::kPong:
+      return "Pong";
+    case MessageType::kError:
+      return "Error";
+    case MessageType::kSnapshotOffer:
+      return "SnapshotOffer";
+    case MessageType::kSnapshotRequest:
+      return "SnapshotRequest";
+    case MessageType::kSnapshotChunk:
+      return "SnapshotChunk";
   }
   return "type " + std::to_string(static_cast<unsigned>(type));
 }
@@ -96,8 +108,7 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
                               std::to_string(max_frame_bytes_)));
   }
   if (len < kMinFrameBytes) {
-    return Fail(ProtocolError("frame of " + std::to_string(len) +
-                              " bytes is shorter than the minimum 5"));
+    return Fail(ProtocolError("frame of " + std::to_string(len) + " bytes is shorter than the minimum 5"));
   }
   if (avail < 5) return std::optional<Frame>();
   const uint8_t type = static_cast<uint8_t>(p[4]);
@@ -109,8 +120,8 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
   const uint32_t got = Crc32(p + 4, len - 4);
   if (want != got) {
     return Fail(Corruption("frame checksum mismatch (type " +
-                           MessageTypeName(static_cast<MessageType>(type)) + ", " +
-                           std::to_string(len) + " bytes)"));
+                           MessageTypeName(static_cast<MessageType>(type)) + ", " + std::to_string(len) +
+                           " bytes)"));
   }
   Frame frame;
   frame.type = static_cast<MessageType>(type);
@@ -131,8 +142,8 @@ Status FrameDecoder::Finish() {
   if (avail < 4) {
     detail = "have " + std::to_string(avail) + " of 4 length bytes";
   } else {
-    detail = "have " + std::to_string(avail - 4) + " of " +
-             std::to_string(GetU32(buf_.data() + pos_)) + " bytes";
+    detail =
+        "have " + std::to_string(avail - 4) + " of " + std::to_string(GetU32(buf_.data() + pos_)) + " bytes";
   }
   return Fail(Corruption("truncated: stream ended inside a frame (" + detail + ")"));
 }

@@ -53,9 +53,9 @@ inline constexpr size_t kDefaultMaxFrameBytes = 8 << 20;
 // Maps each wire message class to its type byte.
 template <class M>
 struct MessageTypeOf;
-#define ES_FRAME_MESSAGE(Msg)                               \
-  template <>                                               \
-  struct MessageTypeOf<wire::Msg> {                         \
+#define ES_FRAME_MESSAGE(Msg)                                 \
+  template <>                                                 \
+  struct MessageTypeOf<wire::Msg> {                           \
     static constexpr MessageType value = MessageType::k##Msg; \
   }
 ES_FRAME_MESSAGE(Hello);
@@ -109,8 +109,7 @@ std::string EncodeFrame(const M& message) {
 // Not thread-safe; one decoder per connection direction.
 class FrameDecoder {
  public:
-  explicit FrameDecoder(size_t max_frame_bytes = kDefaultMaxFrameBytes)
-      : max_frame_bytes_(max_frame_bytes) {}
+  explicit FrameDecoder(size_t max_frame_bytes = kDefaultMaxFrameBytes) : max_frame_bytes_(max_frame_bytes) {}
 
   // Appends bytes (copied). Ignored once the decoder is in error.
   void Feed(std::string_view bytes);

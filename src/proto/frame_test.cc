@@ -263,5 +263,18 @@ TEST(ConvertTest, EntryRoundTripAndBadUuid) {
   EXPECT_FALSE(EntryFromWire(bad).ok());
 }
 
+TEST(ConvertTest, ErrorMapping) {
+  wire::Error e = ErrorToWire(Corruption("frame checksum mismatch"), 5);
+  EXPECT_EQ(e.code(), wire::ERROR_CORRUPTION);
+  EXPECT_EQ(e.request_id(), 5u);
+  Status s = ErrorFromWire(e, "laptop");
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_EQ(s.message(), "peer laptop: frame checksum mismatch");
+  e.set_code(wire::ERROR_WRONG_LIBRARY);
+  EXPECT_EQ(ErrorFromWire(e, "x").code(), Code::kPermissionDenied);
+  e.set_code(static_cast<wire::ErrorCode>(1000));
+  EXPECT_FALSE(ErrorFromWire(e, "x").ok());
+}
+
 }  // namespace
 }  // namespace entrysync

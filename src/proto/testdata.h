@@ -36,7 +36,7 @@ struct TreeOptions {
   uint64_t seed = 42;
   Uuid location = Uuid::Nil();  // Nil: a fresh NewUuidV7()
   int64_t first_seq = 1;
-  double hash_fraction = 0.0;  // files that carry a 32-byte content hash
+  double hash_fraction = 0.0;                    // files that carry a 32-byte content hash
   int64_t now_ns = 1718000000LL * 1000000000LL;  // June 2024
 };
 
@@ -44,17 +44,17 @@ namespace internal {
 
 inline const std::vector<std::string>& Words() {
   static const std::vector<std::string> w = {
-      "report", "final", "budget", "notes", "meeting", "invoice", "scan", "draft", "summary",
-      "project", "client", "review", "plan", "design", "letter", "contract", "backup", "photo",
-      "holiday", "family", "berlin", "paris", "summer", "winter", "school", "work", "taxes",
-      "receipt", "presentation", "proposal", "minutes", "agenda", "resume", "cover", "thesis"};
+      "report",  "final",        "budget",   "notes",   "meeting", "invoice", "scan",     "draft",  "summary",
+      "project", "client",       "review",   "plan",    "design",  "letter",  "contract", "backup", "photo",
+      "holiday", "family",       "berlin",   "paris",   "summer",  "winter",  "school",   "work",   "taxes",
+      "receipt", "presentation", "proposal", "minutes", "agenda",  "resume",  "cover",    "thesis"};
   return w;
 }
 inline const std::vector<std::string>& CodeWords() {
   static const std::vector<std::string> w = {
-      "foo", "bar", "util", "main", "parser", "lexer", "buffer", "stream", "socket", "server",
-      "client", "config", "options", "logging", "string", "path", "file", "hash", "crc",
-      "thread", "pool", "queue", "frame", "batch", "codec", "index", "store", "sync", "node"};
+      "foo",    "bar",    "util",    "main",    "parser", "lexer", "buffer", "stream", "socket", "server",
+      "client", "config", "options", "logging", "string", "path",  "file",   "hash",   "crc",    "thread",
+      "pool",   "queue",  "frame",   "batch",   "codec",  "index", "store",  "sync",   "node"};
   return w;
 }
 
@@ -116,11 +116,8 @@ class Generator {
     int64_t m = base_ns + static_cast<int64_t>(LogUniform(1, 3.0 * 86400)) * 1000000000LL;
     if (ns_precision_) m += static_cast<int64_t>(Rand(0, 999999999));
     e->modified_ns = m;
-    e->created_ns =
-        Uniform() < 0.6 ? m
-                        : m - static_cast<int64_t>(LogUniform(1e9, 30.0 * 86400 * 1e9));
-    e->accessed_ns =
-        Uniform() < 0.5 ? m : m + static_cast<int64_t>(LogUniform(1e9, 90.0 * 86400 * 1e9));
+    e->created_ns = Uniform() < 0.6 ? m : m - static_cast<int64_t>(LogUniform(1e9, 30.0 * 86400 * 1e9));
+    e->accessed_ns = Uniform() < 0.5 ? m : m + static_cast<int64_t>(LogUniform(1e9, 90.0 * 86400 * 1e9));
   }
 
   std::string FileName(Flavor f, std::string* ext, uint64_t* size) {
@@ -135,10 +132,22 @@ class Generator {
       case Flavor::kCode: {
         *size = LogUniform(200, 40e3);
         double r = Uniform();
-        if (r < 0.03) { *ext = ""; return "Makefile"; }
-        if (r < 0.06) { *ext = "txt"; return "CMakeLists.txt"; }
-        if (r < 0.08) { *ext = ""; return ".gitignore"; }
-        if (r < 0.10) { *ext = "md"; return "README.md"; }
+        if (r < 0.03) {
+          *ext = "";
+          return "Makefile";
+        }
+        if (r < 0.06) {
+          *ext = "txt";
+          return "CMakeLists.txt";
+        }
+        if (r < 0.08) {
+          *ext = "";
+          return ".gitignore";
+        }
+        if (r < 0.10) {
+          *ext = "md";
+          return "README.md";
+        }
         std::string base = Pick(CodeWords());
         if (Uniform() < 0.5) base += "_" + Pick(CodeWords());
         if (Uniform() < 0.3) base += "_test";
@@ -149,22 +158,22 @@ class Generator {
         *ext = "mp3";
         *size = LogUniform(2e6, 12e6);
         const int track = track_++;
-        return (track < 10 ? "0" : "") + std::to_string(track) + " - " +
-               Capitalize(Pick(Words())) + " " + Capitalize(Pick(Words())) + ".mp3";
+        return (track < 10 ? "0" : "") + std::to_string(track) + " - " + Capitalize(Pick(Words())) + " " +
+               Capitalize(Pick(Words())) + ".mp3";
       }
       case Flavor::kDownloads:
       case Flavor::kDocs:
       case Flavor::kMixed: {
-        *ext = Pick(std::vector<std::string>{"pdf", "pdf", "docx", "xlsx", "txt", "md", "odt",
-                                             "zip", "png", "jpg", "csv", "pptx"});
+        *ext = Pick(std::vector<std::string>{"pdf", "pdf", "docx", "xlsx", "txt", "md", "odt", "zip", "png",
+                                             "jpg", "csv", "pptx"});
         *size = LogUniform(2e3, 5e6);
         std::string n = Pick(Words());
         double r = Uniform();
         if (r < 0.3) {
           n += "-" + Pick(Words());
         } else if (r < 0.5) {
-          n = Capitalize(n) + " " + std::to_string(Rand(2015, 2024)) + "-" +
-              (Rand(1, 12) < 10 ? "0" : "") + std::to_string(Rand(1, 12));
+          n = Capitalize(n) + " " + std::to_string(Rand(2015, 2024)) + "-" + (Rand(1, 12) < 10 ? "0" : "") +
+              std::to_string(Rand(1, 12));
         } else if (r < 0.6) {
           n = "scan" + std::to_string(Rand(1, 999));
         }
@@ -178,8 +187,7 @@ class Generator {
   std::string DirName(Flavor f) {
     switch (f) {
       case Flavor::kCode:
-        return Pick(std::vector<std::string>{"src", "include", "tests", "lib", "internal",
-                                             "cmd", "docs"}) +
+        return Pick(std::vector<std::string>{"src", "include", "tests", "lib", "internal", "cmd", "docs"}) +
                (Uniform() < 0.5 ? "" : "_" + Pick(CodeWords()));
       case Flavor::kPhotos:
         return std::to_string(Rand(2015, 2024)) + "-0" + std::to_string(Rand(1, 9)) + "-" +
@@ -216,11 +224,10 @@ class Generator {
         const Uuid id = d.uuid;
         out_.push_back(std::move(d));
         // Save per-folder state across the recursion.
-        auto saved = std::tuple(dir_time_ns_, ns_precision_, photo_prefix_, photo_ext_,
-                                photo_counter_, track_);
+        auto saved =
+            std::tuple(dir_time_ns_, ns_precision_, photo_prefix_, photo_ext_, photo_counter_, track_);
         Walk(id, depth + 1, f);
-        std::tie(dir_time_ns_, ns_precision_, photo_prefix_, photo_ext_, photo_counter_,
-                 track_) = saved;
+        std::tie(dir_time_ns_, ns_precision_, photo_prefix_, photo_ext_, photo_counter_, track_) = saved;
         inode_ += Rand(1000, 100000);
         continue;
       }
