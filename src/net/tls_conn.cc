@@ -162,11 +162,15 @@ Status TlsConn::TlsError(int ssl_error, const char* during) {
   if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
     switch (ERR_GET_REASON(e)) {
       case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+        // The peer's check of our DeviceId failed: a server checks whether
+        // we are paired, a client whether we are the device it dialed.
         ERR_clear_error();
         return PermissionDenied(
             "peer " + describe_ +
-            " refused this device (this device is not paired there, or the "
-            "peer is not the device we expected there)");
+            (role_ == Role::kClient
+                 ? " refused this device: it is not paired there"
+                 : " refused this device: it expected another device at this "
+                   "address"));
       case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
       case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
         ERR_clear_error();
