@@ -5,15 +5,22 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <csignal>
+#include <fstream>
+#include <thread>
+#include <pthread.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/event_bus.h"
 #include "cli/output.h"
 #include "index/indexer.h"
+#include "node/node.h"
 #include "store/export.h"
 #include "store/library.h"
 #include "store/transaction_manager.h"
+
+#include <spdlog/spdlog.h>
 
 namespace entrysync::cli {
 
@@ -109,8 +116,10 @@ std::function<Status()> AddInit(CLI::App& app, Globals& g) {
       if (!lib_id) return InvalidArgument("--join: '" + *join + "' is not a library id");
     }
     ES_ASSIGN_OR_RETURN(auto lib, Library::Create(dir, *name, lib_id));
-    std::printf("created library %s in %s, device '%s'\n", lib->library_id().ToString().c_str(),
-                dir.c_str(), name->c_str());
+    ES_ASSIGN_OR_RETURN(Identity id, EnsureIdentity(*lib));
+    std::printf("created library %s in %s, device '%s'\ndevice id %s\n",
+                lib->library_id().ToString().c_str(), dir.c_str(), name->c_str(),
+                id.device_id().ToString().c_str());
     return Status::Ok();
   };
 }
@@ -314,6 +323,279 @@ std::function<Status()> AddStats(CLI::App& app, Globals& g) {
   };
 }
 
+
+// ---- id ----
+std::function<Status()> AddId(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("id", "Print this device's id and the library id (give both to peers)");
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *as_json, "Print JSON");
+  return [&g, as_json]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(Identity id, EnsureIdentity(*lib));
+    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
+    json out{{"device_id", id.device_id().ToString()}, {"library_id", lib->library_id().ToString()},
+             {"device_uuid", me.uuid.ToString()}, {"name", me.name}};
+    if (*as_json) {
+      std::cout << out.dump() << "\n";
+    } else {
+      std::printf("device    %s (%s)\nlibrary   %s\n", id.device_id().ToString().c_str(), me.name.c_str(),
+                  lib->library_id().ToString().c_str());
+    }
+    return Status::Ok();
+  };
+}
+
+// ---- peer add / list / remove ----
+std::vector<Command> AddPeer(CLI::App& app, Globals& g) {
+  auto* peer = app.add_subcommand("peer", "Pair with other devices of this library");
+  peer->require_subcommand(1);
+  auto* add = peer->add_subcommand("add", "Pair a device (do it on both devices)");
+  auto name = std::make_shared<std::string>();
+  auto id = std::make_shared<std::string>();
+  auto addr = std::make_shared<std::string>();
+  add->add_option("--name", *name, "A name for the peer")->required();
+  add->add_option("--id", *id, "The peer's device id ('entrysync id' on the peer)")->required();
+  add->add_option("--addr", *addr, "HOST:PORT where the peer listens (omit if it dials us)");
+  auto* list = peer->add_subcommand("list", "List paired devices");
+  auto* rm = peer->add_subcommand("remove", "Unpair a device (its replicated entries stay)");
+  auto rm_name = std::make_shared<std::string>();
+  rm->add_option("NAME", *rm_name, "Peer name")->required();
+  std::vector<Command> out;
+  out.push_back({add, [&g, name, id, addr]() -> Status {
+    auto dev = DeviceId::Parse(*id);
+    if (!dev) return InvalidArgument("--id: '" + *id + "' is not a device id (64 hex digits)");
+    if (!addr->empty()) ES_RETURN_IF_ERROR(ParseHostPort(*addr).status().Wrap("--addr"));
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_RETURN_IF_ERROR(EnsureIdentity(*lib).status());
+    ES_RETURN_IF_ERROR(lib->AddPeer(*name, *dev, *addr).status());
+    std::printf("paired %s (%s)%s\n", name->c_str(), ShortDeviceId(*dev).c_str(),
+                addr->empty() ? "" : (" at " + *addr).c_str());
+    return Status::Ok();
+  }});
+  out.push_back({list, [&g]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
+    for (const auto& d : devices) {
+      if (d.is_local || !d.device_id) continue;
+      std::printf("%s\t%s\t%s\t%s\n", d.name.c_str(), d.device_id->ToString().c_str(),
+                  d.addr.empty() ? "-" : d.addr.c_str(), d.trusted ? "paired" : "unpaired");
+    }
+    return Status::Ok();
+  }});
+  out.push_back({rm, [&g, rm_name]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_RETURN_IF_ERROR(lib->RemovePeer(*rm_name));
+    std::printf("unpaired %s\n", rm_name->c_str());
+    return Status::Ok();
+  }});
+  return out;
+}
+
+// Options shared by serve and sync.
+struct SyncFlags {
+  std::string strategy = "auto";
+  uint32_t batch = 1000;
+  std::string codec = "zstd";
+};
+
+void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
+  sub->add_option("--strategy", f->strategy, "How to pull: auto|change|batch|bulk|snapshot")
+      ->check(CLI::IsMember({"auto", "change", "batch", "bulk", "snapshot"}));
+  sub->add_option("--batch-records", f->batch, "Records per StateBatch")->check(CLI::Range(1, 100000));
+  sub->add_option("--codec", f->codec, "Batch compression: zstd|gzip|none")
+      ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+}
+
+SyncConfig ToConfig(const SyncFlags& f) {
+  SyncConfig c;
+  c.forced = *ParseStrategy(f.strategy);
+  c.batch_records = f.batch;
+  c.codec = f.codec == "gzip" ? Codec::kGzip : f.codec == "none" ? Codec::kNone : Codec::kZstd;
+  return c;
+}
+
+// Blocks SIGINT/SIGTERM in every thread started after it; WaitForStop
+// then returns when one arrives.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// ---- serve ----
+std::function<Status()> AddServe(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("serve", "Run the daemon: accept paired peers, dial known ones, sync continuously");
+  auto listen = std::make_shared<std::string>();
+  auto flags = std::make_shared<SyncFlags>();
+  sub->add_option("--listen", *listen, "HOST:PORT to accept peers on (e.g. 127.0.0.1:7000)");
+  AddSyncFlags(sub, flags.get());
+  return [&g, listen, flags]() -> Status {
+    ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
+    if (!listen->empty()) ES_RETURN_IF_ERROR(ParseHostPort(*listen).status().Wrap("--listen"));
+    sigset_t stop = BlockStopSignals();
+    NodeOptions o;
+    o.library_dir = dir;
+    o.listen = *listen;
+    o.sync = ToConfig(*flags);
+    ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
+    ES_RETURN_IF_ERROR(node->Start());
+    int sig = 0;
+    sigwait(&stop, &sig);
+    spdlog::info("stopping on signal {}", sig);
+    node->Stop();
+    return Status::Ok();
+  };
+}
+
+// ---- sync ----
+std::function<Status()> AddSync(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("sync", "Connect to a peer, exchange until both are current, print a summary");
+  auto peer = std::make_shared<std::string>();
+  auto timeout = std::make_shared<double>(0);
+  auto flags = std::make_shared<SyncFlags>();
+  sub->add_option("--peer", *peer, "Peer name (see 'entrysync peer list')")->required();
+  sub->add_option("--timeout", *timeout, "Give up after this many seconds (0 = never)");
+  AddSyncFlags(sub, flags.get());
+  return [&g, peer, timeout, flags]() -> Status {
+    ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
+    std::optional<DeviceInfo> target;
+    {
+      ES_ASSIGN_OR_RETURN(auto lib, Library::Open(dir));
+      auto d = lib->FindDeviceByName(*peer);
+      if (!d.ok() || d->is_local || !d->trusted)
+        return NotFound("no paired peer named '" + *peer + "' (see 'entrysync peer list')");
+      target = *d;
+    }
+    NodeOptions o;
+    o.library_dir = dir;
+    o.dial_peers = false;
+    o.write_status = false;
+    o.sync = ToConfig(*flags);
+    ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
+    ES_RETURN_IF_ERROR(node->Start());
+    auto t0 = std::chrono::steady_clock::now();
+    auto session = node->Connect(*target);
+    if (!session.ok()) {
+      node->Stop();
+      return session.status();
+    }
+    std::shared_ptr<Session> s = *session;
+    ProgressLine line("syncing with " + *peer);
+    for (;;) {
+      SessionSnapshot snap = s->Snapshot();
+      uint64_t done = 0, total = 0;
+      for (const auto& t : snap.transfers)
+        if (t.pulling) {
+          done += t.done;
+          total += t.total;
+        }
+      line.Update(done, total, snap.wire_received);
+      if (s->BothCurrent() || s->closed()) break;
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (*timeout > 0 && elapsed > *timeout) {
+        line.Finish();
+        node->Stop();
+        return Aborted("sync with " + *peer + " did not finish within " + std::to_string((int)*timeout) + "s");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    line.Finish();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    SessionSnapshot snap = s->Snapshot();
+    bool ok = s->BothCurrent();
+    Status why = s->close_status();
+    node->Stop();
+    if (!ok) return why.Wrap("sync with " + *peer);
+    double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    for (const auto& t : snap.transfers) {
+      if (t.done == 0 && t.total == 0) continue;
+      std::printf("%s %llu rows of %s as %s in %.2fs (%s rows/s)\n", t.pulling ? "pulled" : "served",
+                  (unsigned long long)t.done, t.owner_name.c_str(), StrategyName(t.strategy),
+                  (t.finished > 0 ? t.finished : now) - t.started, HumanCount(t.Rate(now)).c_str());
+    }
+    std::printf("synced with %s in %.2fs: %llu rows applied, %llu sent; wire %s in, %s out\n", peer->c_str(),
+                secs, (unsigned long long)snap.counters.rows_applied,
+                (unsigned long long)snap.counters.rows_sent, HumanBytes(snap.wire_received).c_str(),
+                HumanBytes(snap.wire_sent).c_str());
+    return Status::Ok();
+  };
+}
+
+// ---- status ----
+std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
+  auto* sub = app.add_subcommand("status", "What this device holds of each owner, and the daemon's transfers");
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *as_json, "Print JSON");
+  return [&g, as_json]() -> Status {
+    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    json out;
+    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
+    out["device"] = me.name;
+    out["library_id"] = lib->library_id().ToString();
+    out["owners"] = json::array();
+    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
+    for (const auto& d : devices) {
+      ES_ASSIGN_OR_RETURN(uint64_t live, lib->CountEntries(d.id, false));
+      json o{{"name", d.name}, {"uuid", d.uuid.ToString()}, {"entries", live}};
+      if (d.is_local) {
+        o["local"] = true;
+        o["epoch"] = d.epoch.value();
+        o["max_seq"] = d.max_seq.value();
+      } else {
+        ES_ASSIGN_OR_RETURN(auto wm, lib->GetWatermark(d.id));
+        if (!wm && live == 0 && !d.trusted) continue;
+        o["paired"] = d.trusted;
+        o["watermark"] = wm ? json{{"epoch", wm->epoch.value()}, {"seq", wm->seq.value()}} : json(nullptr);
+      }
+      out["owners"].push_back(o);
+    }
+    std::ifstream f(fs::path(lib->dir()) / "status.json");
+    json daemon = nullptr;
+    if (f) {
+      try {
+        daemon = json::parse(f);
+      } catch (const std::exception&) {
+        daemon = nullptr;
+      }
+    }
+    out["daemon"] = daemon;
+    if (*as_json) {
+      std::cout << out.dump(2) << "\n";
+      return Status::Ok();
+    }
+    std::printf("%s: library %s\n", me.name.c_str(), out["library_id"].get<std::string>().c_str());
+    for (const auto& o : out["owners"]) {
+      std::printf("  %-12s %10llu entries", o["name"].get<std::string>().c_str(),
+                  (unsigned long long)o["entries"].get<uint64_t>());
+      if (o.contains("max_seq")) std::printf("  (this device, seq %lld)", (long long)o["max_seq"].get<int64_t>());
+      else if (!o["watermark"].is_null())
+        std::printf("  (have up to seq %lld)", (long long)o["watermark"]["seq"].get<int64_t>());
+      std::printf("\n");
+    }
+    if (daemon.is_null()) {
+      std::printf("daemon: not running\n");
+      return Status::Ok();
+    }
+    std::printf("daemon: pid %d, port %d\n", daemon["pid"].get<int>(), daemon["listen_port"].get<int>());
+    for (const auto& s : daemon["sessions"]) {
+      std::printf("  peer %s (%s): %s, %s in, %s out\n", s["peer"].get<std::string>().c_str(),
+                  s["address"].get<std::string>().c_str(), s["state"].get<std::string>().c_str(),
+                  HumanBytes(s["wire_received"].get<double>()).c_str(), HumanBytes(s["wire_sent"].get<double>()).c_str());
+      for (const auto& t : s["transfers"]) {
+        if (t["state"] == "finished") continue;
+        std::printf("    %s %s: %llu/%llu (%s/s, ETA %.0fs) as %s\n", t["direction"].get<std::string>().c_str(),
+                    t["owner"].get<std::string>().c_str(), (unsigned long long)t["done"].get<uint64_t>(),
+                    (unsigned long long)t["total"].get<uint64_t>(), HumanCount(t["rate"].get<double>()).c_str(),
+                    t["eta_s"].get<double>(), t["strategy"].get<std::string>().c_str());
+      }
+    }
+    return Status::Ok();
+  };
+}
+
 }  // namespace
 
 std::vector<Command> RegisterCommands(CLI::App& app, Globals& g) {
@@ -328,6 +610,15 @@ std::vector<Command> RegisterCommands(CLI::App& app, Globals& g) {
   for (auto& c : AddExport(app, g)) all.push_back(std::move(c));
   all.push_back({nullptr, AddStats(app, g)});
   all.back().app = app.get_subcommand("stats");
+  all.push_back({nullptr, AddId(app, g)});
+  all.back().app = app.get_subcommand("id");
+  for (auto& c : AddPeer(app, g)) all.push_back(std::move(c));
+  all.push_back({nullptr, AddServe(app, g)});
+  all.back().app = app.get_subcommand("serve");
+  all.push_back({nullptr, AddSync(app, g)});
+  all.back().app = app.get_subcommand("sync");
+  all.push_back({nullptr, AddStatus(app, g)});
+  all.back().app = app.get_subcommand("status");
   return all;
 }
 

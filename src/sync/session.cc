@@ -553,7 +553,6 @@ Status Session::PumpOne(Serve& s, bool* did_work) {
         BatchHeader hdr{s.owner, s.epoch, s.id, s.batch_index++, s.total_batches, s.total, config_.codec, {}};
         ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, rows));
         b.set_from_seq(from.value());
-        if (s.cursor == s.upto) b.set_last_seq(s.upto.value());
         std::string frame = EncodeFrame(b);
         p.bytes += frame.size();
         Send(std::move(frame));
