@@ -70,7 +70,8 @@ void Session::Start() {
   last_receive_ms_ = SteadyMs();
   stream_->Start([this](std::string_view d) { OnData(d); },
                  [this](Status s) {
-                   Finish(s.ok() ? Aborted("peer closed the connection") : s);
+                   // Frames received before the close are handled first.
+                   Post(StreamClosed{s.ok() ? Aborted("peer closed the connection") : s});
                  });
   thread_ = std::thread([this] { Run(); });
 }
@@ -267,6 +268,10 @@ void Session::Run() {
 
 Status Session::Handle(Item& item) {
   if (auto* f = std::get_if<Frame>(&item)) return HandleFrame(*f);
+  if (auto* c = std::get_if<StreamClosed>(&item)) {
+    Finish(c->why);
+    return Status::Ok();
+  }
   if (auto* a = std::get_if<Advance>(&item)) return hello_received_ ? OnAdvance(*a) : Status::Ok();
   if (auto* fo = std::get_if<Folder>(&item)) return hello_received_ ? OnFolder(*fo) : Status::Ok();
   return hello_received_ ? EvaluatePulls() : Status::Ok();

@@ -132,7 +132,10 @@ class Session {
   struct Folder {
     Uuid owner, folder;
   };
-  using Item = std::variant<Frame, Advance, Poked, Folder>;
+  struct StreamClosed {
+    Status why;
+  };
+  using Item = std::variant<Frame, Advance, Poked, Folder, StreamClosed>;
 
   struct Pull {
     uint64_t id;
