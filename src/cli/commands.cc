@@ -284,6 +284,8 @@ std::function<Status()> AddStats(CLI::App& app, Globals& g) {
     json out;
     out["library_id"] = lib->library_id().ToString();
     out["schema_version"] = lib->schema_version();
+    ES_ASSIGN_OR_RETURN(uint64_t applied, lib->RowsAppliedTotal());
+    out["rows_applied_total"] = applied;
     out["owners"] = json::array();
     for (const auto& d : devices) {
       ES_ASSIGN_OR_RETURN(uint64_t live, lib->CountEntries(d.id, false));

@@ -5,6 +5,9 @@
 // Not thread-safe; bound to one Library.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "entrysync/record.h"
@@ -23,6 +26,14 @@ class EntryWriter {
   // InvalidArgument when r.location is not a known location.
   Result<bool> PutEntry(DeviceRowId owner, const EntryRecord& r, bool only_if_newer);
 
+  // Writes `rows` in order as PutEntry(owner, r, false) would, several rows
+  // per statement (the bulk path). Returns how many rows were written. Fails
+  // with InvalidArgument when a row's location is unknown and with IOError
+  // when SQLite refuses a statement (the error names the statement's first
+  // and last uuid); rows of earlier statements stay written either way, so
+  // the caller's transaction must be rolled back on failure.
+  Result<uint64_t> PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows);
+
   // Same for a location row.
   Result<bool> PutLocation(DeviceRowId owner, const LocationRecord& r, bool only_if_newer);
 
@@ -34,6 +45,7 @@ class EntryWriter {
   Library* lib_;
   store::Stmt put_entry_;
   store::Stmt put_entry_newer_;
+  std::optional<store::Stmt> put_entries_;  // prepared at the first PutEntries
   store::Stmt put_location_;
   store::Stmt put_location_newer_;
   store::Stmt find_location_;

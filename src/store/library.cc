@@ -471,4 +471,10 @@ Result<std::vector<WatermarkInfo>> Library::ListWatermarks() {
   return out;
 }
 
+Result<uint64_t> Library::RowsAppliedTotal() {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT value FROM meta WHERE key = 'rows_applied'"));
+  ES_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? static_cast<uint64_t>(st.Int(0)) : 0;
+}
+
 }  // namespace entrysync

@@ -118,6 +118,8 @@ class Library {
   // ---- replication bookkeeping ----
   Result<std::optional<WatermarkInfo>> GetWatermark(DeviceRowId owner);
   Result<std::vector<WatermarkInfo>> ListWatermarks();
+  // Rows written by replication over the library's lifetime (all owners).
+  Result<uint64_t> RowsAppliedTotal();
 
  private:
   Library(std::string dir, store::Db db) : dir_(std::move(dir)), db_(std::move(db)) {}

@@ -160,6 +160,7 @@ TEST_F(ReplicaTest, AppliesWithWatermarkAndSkipsReplays) {
   auto wm = lib_->GetWatermark(owner_);
   ASSERT_TRUE(wm.ok() && wm->has_value());
   EXPECT_EQ((*wm)->seq, Seq(11));
+  EXPECT_EQ(*lib_->RowsAppliedTotal(), 11u);  // the replay wrote nothing
   // An older version of a row never overwrites a newer one.
   EntryRecord old = rows[0];
   old.name = "stale";

@@ -33,6 +33,15 @@ Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch,
     ES_ASSIGN_OR_RETURN(bool w, writer_.PutEntry(owner, e, true));
     (w ? stats.written : stats.skipped)++;
   }
+  if (stats.written > 0) {
+    // Lifetime count of rows written by replication: proves, across crashes
+    // and restarts, that nothing was applied twice.
+    ES_ASSIGN_OR_RETURN(Stmt count, lib_->db().Prepare(
+        "INSERT INTO meta(key, value) VALUES('rows_applied', ?1)"
+        " ON CONFLICT(key) DO UPDATE SET value = value + ?1"));
+    count.Bind(1, static_cast<int64_t>(stats.written));
+    ES_RETURN_IF_ERROR(count.Run());
+  }
   if (advance_to) {
     Seq next = wm ? std::max(wm->seq, *advance_to) : *advance_to;
     ES_ASSIGN_OR_RETURN(Stmt st, lib_->db().Prepare(

@@ -48,8 +48,8 @@ Result<Seq> TransactionManager::WriteWithSeqs(const LocationInfo& location,
     seq = seq.next();
     e.seq = seq;
     e.location = location.record.uuid;
-    ES_RETURN_IF_ERROR(writer.PutEntry(lib_.local_device(), e, false).status());
   }
+  ES_RETURN_IF_ERROR(writer.PutEntries(lib_.local_device(), entries).status());
   ES_RETURN_IF_ERROR(txn.Commit());
   return seq;
 }

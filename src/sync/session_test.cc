@@ -6,6 +6,7 @@
 
 #include "base/test_util.h"
 #include "net/pipe.h"
+#include "proto/batch.h"
 #include "proto/frame.h"
 #include "store/export.h"
 #include "store/transaction_manager.h"
@@ -275,6 +276,51 @@ TEST_F(RawPeerTest, OversizedFrameIsRefused) {
   ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
   EXPECT_NE(sb->close_status().message().find("exceeds limit"), std::string::npos)
       << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, BatchWithBadChecksumIsRefusedAndChangesNothing) {
+  // A plays the peer by hand: a valid Hello offering rows, then a batch
+  // (answering B's first request, id 1) whose checksum does not match.
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  wire::Hello h;
+  h.set_protocol_version(1);
+  h.set_library_id(std::string(reinterpret_cast<const char*>(a_->lib->library_id().bytes.data()), 16));
+  h.set_device_id(std::string(reinterpret_cast<const char*>(a_->id.bytes.data()), 32));
+  h.set_device_uuid(std::string(reinterpret_cast<const char*>(a_->uuid.bytes.data()), 16));
+  h.set_device_name("alpha");
+  auto* o = h.add_owners();
+  o->set_owner(h.device_uuid());
+  o->set_name("alpha");
+  o->set_epoch(99);
+  o->set_max_seq(10);
+  raw->Write(EncodeFrame(h));
+  std::vector<EntryRecord> rows(3);
+  LocationRecord loc{NewUuidV7(), "/x", "x", Seq(1), false};
+  for (int i = 0; i < 3; ++i) {
+    rows[i].uuid = NewUuidV7();
+    rows[i].location = loc.uuid;
+    rows[i].name = "f" + std::to_string(i);
+    rows[i].seq = Seq(2 + i);
+  }
+  BatchHeader hdr{a_->uuid, Epoch(99), 1, 0, 0, 1, Codec::kNone, {}};
+  auto lb = BuildLocationBatch(hdr, std::span(&loc, 1));
+  ASSERT_TRUE(lb.ok());
+  lb->set_from_seq(0);
+  raw->Write(EncodeFrame(*lb));
+  auto b = BuildEntryBatch(hdr, rows);
+  ASSERT_TRUE(b.ok());
+  b->set_from_seq(0);
+  b->set_checksum(b->checksum() ^ 1);
+  raw->Write(EncodeFrame(*b));
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("checksum"), std::string::npos) << sb->close_status().message();
+  auto owner = b_->lib->FindDeviceByUuid(a_->uuid);
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(*b_->lib->CountEntries(owner->id, true), 0u);
+  auto wm = b_->lib->GetWatermark(owner->id);
+  EXPECT_TRUE(!wm->has_value() || (*wm)->seq == Seq(0));
 }
 
 }  // namespace
