@@ -18,12 +18,8 @@ namespace {
 
 using net::TakeOpenSslError;
 
-std::shared_ptr<EVP_PKEY> WrapKey(EVP_PKEY* k) {
-  return std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free);
-}
-std::shared_ptr<X509> WrapCert(X509* c) {
-  return std::shared_ptr<X509>(c, X509_free);
-}
+std::shared_ptr<EVP_PKEY> WrapKey(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free); }
+std::shared_ptr<X509> WrapCert(X509* c) { return std::shared_ptr<X509>(c, X509_free); }
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -33,8 +29,7 @@ bool Exists(const std::string& path) {
 std::string Errno() { return std::strerror(errno); }
 
 // Writes `data` to `path` atomically (temp file, fsync, rename) with `mode`.
-Status WriteFileAtomic(const std::string& path, const std::string& data,
-                       mode_t mode, const char* what) {
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, const char* what) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return IOError(std::string("write ") + what + " " + tmp + ": " + Errno());
@@ -92,15 +87,12 @@ Result<std::shared_ptr<X509>> NewSelfSignedCert(EVP_PKEY* key) {
   X509* c = cert.get();
   bool ok = X509_set_version(c, X509_VERSION_3) == 1;
   // A random positive 63-bit serial.
-  ok = ok && ASN1_INTEGER_set_uint64(X509_get_serialNumber(c),
-                                     RandomU64() >> 1) == 1;
+  ok = ok && ASN1_INTEGER_set_uint64(X509_get_serialNumber(c), RandomU64() >> 1) == 1;
   ok = ok && X509_gmtime_adj(X509_getm_notBefore(c), -24L * 3600) != nullptr;
   ok = ok && X509_time_adj_ex(X509_getm_notAfter(c), 100 * 365, 0, nullptr) != nullptr;
   X509_NAME* name = X509_get_subject_name(c);
-  ok = ok && X509_NAME_add_entry_by_txt(
-                 name, "CN", MBSTRING_ASC,
-                 reinterpret_cast<const unsigned char*>("entrysync"), -1, -1,
-                 0) == 1;
+  ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                        reinterpret_cast<const unsigned char*>("entrysync"), -1, -1, 0) == 1;
   ok = ok && X509_set_issuer_name(c, name) == 1;
   ok = ok && X509_set_pubkey(c, key) == 1;
   // Ed25519 signs without a separate digest.
@@ -115,8 +107,7 @@ Result<std::shared_ptr<EVP_PKEY>> ReadKey(const std::string& path) {
   EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   if (key == nullptr) {
-    return Corruption("load key " + path + ": " +
-                      TakeOpenSslError("not a PEM private key"));
+    return Corruption("load key " + path + ": " + TakeOpenSslError("not a PEM private key"));
   }
   return WrapKey(key);
 }
@@ -127,8 +118,7 @@ Result<std::shared_ptr<X509>> ReadCert(const std::string& path) {
   X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   if (cert == nullptr) {
-    return Corruption("load certificate " + path + ": " +
-                      TakeOpenSslError("not a PEM certificate"));
+    return Corruption("load certificate " + path + ": " + TakeOpenSslError("not a PEM certificate"));
   }
   return WrapCert(cert);
 }
@@ -165,15 +155,12 @@ Result<DeviceId> DeviceIdOfCertificate(X509* cert) {
   if (cert == nullptr) return InvalidArgument("no certificate");
   EVP_PKEY* key = X509_get0_pubkey(cert);
   if (key == nullptr) {
-    return InvalidArgument("certificate has no usable public key: " +
-                           TakeOpenSslError());
+    return InvalidArgument("certificate has no usable public key: " + TakeOpenSslError());
   }
   return DeviceIdOfKey(key);
 }
 
-std::string ShortDeviceId(const DeviceId& id) {
-  return id.ToString().substr(0, 16) + "\u2026";
-}
+std::string ShortDeviceId(const DeviceId& id) { return id.ToString().substr(0, 16) + "\u2026"; }
 
 Result<Identity> GenerateIdentity() {
   ES_ASSIGN_OR_RETURN(auto key, NewKey());
@@ -192,17 +179,15 @@ Result<Identity> LoadOrCreateIdentity(const std::string& dir) {
   if (have_key) {
     ES_ASSIGN_OR_RETURN(key, ReadKey(key_path));
   } else if (have_cert) {
-    return NotFound("load key " + key_path +
-                    ": missing, but its certificate " + cert_path +
+    return NotFound("load key " + key_path + ": missing, but its certificate " + cert_path +
                     " exists; restore the key or remove both");
   } else {
     ES_RETURN_IF_ERROR(MakeDir(dir));
     ES_ASSIGN_OR_RETURN(key, NewKey());
-    ES_ASSIGN_OR_RETURN(
-        std::string pem, ToPem([&](BIO* b) {
-          return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0,
-                                          nullptr, nullptr);
-        }));
+    ES_ASSIGN_OR_RETURN(std::string pem, ToPem([&](BIO* b) {
+                          return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr,
+                                                          nullptr);
+                        }));
     ES_RETURN_IF_ERROR(WriteFileAtomic(key_path, pem, 0600, "key"));
   }
 
@@ -211,14 +196,11 @@ Result<Identity> LoadOrCreateIdentity(const std::string& dir) {
     ES_ASSIGN_OR_RETURN(cert, ReadCert(cert_path));
     if (X509_check_private_key(cert.get(), key.get()) != 1) {
       ERR_clear_error();
-      return Corruption("load certificate " + cert_path +
-                        ": does not match the key in " + key_path);
+      return Corruption("load certificate " + cert_path + ": does not match the key in " + key_path);
     }
   } else {
     ES_ASSIGN_OR_RETURN(cert, NewSelfSignedCert(key.get()));
-    ES_ASSIGN_OR_RETURN(std::string pem, ToPem([&](BIO* b) {
-                          return PEM_write_bio_X509(b, cert.get());
-                        }));
+    ES_ASSIGN_OR_RETURN(std::string pem, ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); }));
     ES_RETURN_IF_ERROR(WriteFileAtomic(cert_path, pem, 0644, "certificate"));
   }
 

@@ -20,8 +20,7 @@ namespace entrysync {
 // copies share the OpenSSL objects. Thread-safe for concurrent readers.
 class Identity {
  public:
-  Identity(std::shared_ptr<EVP_PKEY> key, std::shared_ptr<X509> cert,
-           DeviceId id)
+  Identity(std::shared_ptr<EVP_PKEY> key, std::shared_ptr<X509> cert, DeviceId id)
       : key_(std::move(key)), cert_(std::move(cert)), id_(id) {}
 
   const DeviceId& device_id() const { return id_; }

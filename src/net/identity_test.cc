@@ -45,8 +45,7 @@ TEST_F(IdentityTest, CreatedThenReloadedKeepsDeviceId) {
 
   // The certificate names us as CN=entrysync.
   char cn[64] = {0};
-  X509_NAME_get_text_by_NID(X509_get_subject_name(again->cert()), NID_commonName,
-                            cn, sizeof cn);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(again->cert()), NID_commonName, cn, sizeof cn);
   EXPECT_STREQ(cn, "entrysync");
 }
 
@@ -73,8 +72,7 @@ TEST_F(IdentityTest, CertificateWithoutKeyIsAnError) {
   fs::remove(root_ + "/key.pem");
   auto r = LoadOrCreateIdentity(root_);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("load key " + root_ + "/key.pem"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("load key " + root_ + "/key.pem"), std::string::npos)
       << r.status().message();
 }
 
@@ -82,16 +80,14 @@ TEST_F(IdentityTest, GarbageKeyIsAOneLineError) {
   std::ofstream(root_ + "/key.pem") << "not a key\n";
   auto r = LoadOrCreateIdentity(root_);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message().rfind("load key " + root_ + "/key.pem: ", 0), 0u)
-      << r.status().message();
+  EXPECT_EQ(r.status().message().rfind("load key " + root_ + "/key.pem: ", 0), 0u) << r.status().message();
   EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
 }
 
 TEST_F(IdentityTest, MismatchedCertificateIsRejected) {
   ASSERT_TRUE(LoadOrCreateIdentity(root_ + "/a").ok());
   ASSERT_TRUE(LoadOrCreateIdentity(root_ + "/b").ok());
-  fs::copy_file(root_ + "/b/cert.pem", root_ + "/a/cert.pem",
-                fs::copy_options::overwrite_existing);
+  fs::copy_file(root_ + "/b/cert.pem", root_ + "/a/cert.pem", fs::copy_options::overwrite_existing);
   auto r = LoadOrCreateIdentity(root_ + "/a");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("does not match"), std::string::npos);

@@ -10,7 +10,6 @@
 #endif
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-
 #include <atomic>
 #include <functional>
 #include <optional>

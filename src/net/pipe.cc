@@ -134,9 +134,7 @@ class PipeEnd final : public ByteStream {
   }
 
   DeviceId RemoteId() const override { return remote_; }
-  uint64_t BytesSent() const override {
-    return core_->ends[side_].sent.load(std::memory_order_relaxed);
-  }
+  uint64_t BytesSent() const override { return core_->ends[side_].sent.load(std::memory_order_relaxed); }
   uint64_t BytesReceived() const override {
     return core_->ends[side_].received.load(std::memory_order_relaxed);
   }
@@ -151,11 +149,10 @@ class PipeEnd final : public ByteStream {
 
 }  // namespace
 
-std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> MakePipe(
-    DeviceId a_id, DeviceId b_id, PipeOptions options) {
+std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> MakePipe(DeviceId a_id, DeviceId b_id,
+                                                                             PipeOptions options) {
   auto core = std::make_shared<PipeCore>(options);
-  return {std::make_unique<PipeEnd>(core, 0, b_id),
-          std::make_unique<PipeEnd>(core, 1, a_id)};
+  return {std::make_unique<PipeEnd>(core, 0, b_id), std::make_unique<PipeEnd>(core, 1, a_id)};
 }
 
 }  // namespace entrysync

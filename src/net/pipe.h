@@ -31,7 +31,7 @@ struct PipeOptions {
 // and with data in flight; after the destructor returns none of its
 // handlers runs (when called from another thread it waits for a running
 // one to return). Describe() is "pipe".
-std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> MakePipe(
-    DeviceId a_id, DeviceId b_id, PipeOptions options = {});
+std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> MakePipe(DeviceId a_id, DeviceId b_id,
+                                                                             PipeOptions options = {});
 
 }  // namespace entrysync

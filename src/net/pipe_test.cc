@@ -185,9 +185,12 @@ TEST(PipeTest, DestroyWhileDataInFlight) {
     std::atomic<size_t> got{0};
     auto [a, b] = MakePipe(Id(1), Id(2));
     a->Start(sa.OnData(), sa.OnClosed());
-    b->Start([&](std::string_view s) { got += s.size();
-                                       std::this_thread::sleep_for(10us); },
-             [](Status) {});
+    b->Start(
+        [&](std::string_view s) {
+          got += s.size();
+          std::this_thread::sleep_for(10us);
+        },
+        [](Status) {});
     for (int i = 0; i < 200; ++i) a->Write(std::string(4096, 'z'));
     if (round % 2) {
       b.reset();  // the reader goes away mid-stream

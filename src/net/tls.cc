@@ -38,8 +38,8 @@ std::string HostPort(const std::string& host, uint16_t port) {
 // promise that none runs after it returns.
 class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(IoThread& io, std::shared_ptr<SSL_CTX> ctx, TlsOptions options,
-       Authorize authorize, OnAccepted on_accepted, OnRefused on_refused)
+  Impl(IoThread& io, std::shared_ptr<SSL_CTX> ctx, TlsOptions options, Authorize authorize,
+       OnAccepted on_accepted, OnRefused on_refused)
       : acceptor_(io.context()),
         ctx_(std::move(ctx)),
         options_(options),
@@ -50,10 +50,9 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   tcp::acceptor& acceptor() { return acceptor_; }
 
   void AcceptNext() {
-    acceptor_.async_accept(
-        [self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
-          self->OnAccept(ec, std::move(s));
-        });
+    acceptor_.async_accept([self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
+      self->OnAccept(ec, std::move(s));
+    });
   }
 
   void Stop() {
@@ -82,9 +81,8 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // EMFILE and friends: report, then keep accepting.
-      Refused(IOError("accept on port " +
-                      std::to_string(acceptor_.local_endpoint().port()) +
-                      ": " + ec.message()));
+      Refused(IOError("accept on port " + std::to_string(acceptor_.local_endpoint().port()) + ": " +
+                      ec.message()));
       AcceptNext();
       return;
     }
@@ -110,9 +108,8 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
     }
     std::shared_ptr<TlsConn> c = *conn;
     handshaking_[c.get()] = c;
-    c->StartHandshake([self = shared_from_this(), raw = c.get()](Status s) {
-      self->OnHandshake(raw, std::move(s));
-    });
+    c->StartHandshake(
+        [self = shared_from_this(), raw = c.get()](Status s) { self->OnHandshake(raw, std::move(s)); });
   }
 
   void OnHandshake(TlsConn* raw, Status status) {
@@ -149,25 +146,22 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   OnRefused on_refused_;
 };
 
-Result<std::unique_ptr<TlsListener>> TlsListener::Listen(
-    IoThread& io, const Identity& identity, const std::string& host,
-    uint16_t port, Authorize authorize, OnAccepted on_accepted,
-    OnRefused on_refused, TlsOptions options) {
+Result<std::unique_ptr<TlsListener>> TlsListener::Listen(IoThread& io, const Identity& identity,
+                                                         const std::string& host, uint16_t port,
+                                                         Authorize authorize, OnAccepted on_accepted,
+                                                         OnRefused on_refused, TlsOptions options) {
   const std::string where = "listen on " + HostPort(host, port);
   ES_ASSIGN_OR_RETURN(auto ctx, net::MakeTlsContext(identity, /*server=*/true));
 
   asio::error_code ec;
   tcp::resolver resolver(io.context());
-  auto results = resolver.resolve(host, std::to_string(port),
-                                  tcp::resolver::passive, ec);
+  auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
   if (ec) return IOError(where + ": " + ec.message());
   if (results.empty()) return IOError(where + ": no address");
   const tcp::endpoint endpoint = results.begin()->endpoint();
 
-  auto impl = std::make_shared<Impl>(io, std::move(ctx), options,
-                                     std::move(authorize),
-                                     std::move(on_accepted),
-                                     std::move(on_refused));
+  auto impl = std::make_shared<Impl>(io, std::move(ctx), options, std::move(authorize),
+                                     std::move(on_accepted), std::move(on_refused));
   tcp::acceptor& acc = impl->acceptor();
   acc.open(endpoint.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
@@ -192,9 +186,8 @@ namespace {
 // One dial in progress: resolve, connect, handshake. Io thread only.
 class DialOp : public std::enable_shared_from_this<DialOp> {
  public:
-  DialOp(IoThread& io, std::shared_ptr<SSL_CTX> ctx, std::string host,
-         uint16_t port, DeviceId expected, DialCallback done,
-         TlsOptions options)
+  DialOp(IoThread& io, std::shared_ptr<SSL_CTX> ctx, std::string host, uint16_t port, DeviceId expected,
+         DialCallback done, TlsOptions options)
       : resolver_(io.context()),
         socket_(io.context()),
         timer_(io.context()),
@@ -214,22 +207,20 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
     });
     resolver_.async_resolve(
         host_, std::to_string(port_),
-        [self = shared_from_this()](const asio::error_code& ec,
-                                    tcp::resolver::results_type results) {
-          self->OnResolved(ec, std::move(results));
+        [self = shared_from_this()](const asio::error_code& ec, const tcp::resolver::results_type& results) {
+          self->OnResolved(ec, results);
         });
   }
 
  private:
-  void OnResolved(const asio::error_code& ec, tcp::resolver::results_type results) {
+  void OnResolved(const asio::error_code& ec, const tcp::resolver::results_type& results) {
     if (finished_) return;
     if (ec) {
       Finish(IOError("dial " + describe_ + ": resolve: " + ec.message()));
       return;
     }
     asio::async_connect(socket_, results,
-                        [self = shared_from_this()](const asio::error_code& ec,
-                                                    const tcp::endpoint&) {
+                        [self = shared_from_this()](const asio::error_code& ec, const tcp::endpoint&) {
                           self->OnConnected(ec);
                         });
   }
@@ -244,8 +235,7 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
     TlsOptions opts = options_;
     opts.handshake_timeout = std::max(
         std::chrono::milliseconds(1),
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline_ - std::chrono::steady_clock::now()));
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now()));
     const DeviceId expected = expected_;
     auto conn = TlsConn::Create(
         std::move(socket_), ctx_, TlsConn::Role::kClient, describe_,
@@ -261,9 +251,7 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
     ++timer_gen_;
     timer_.cancel();  // the connection enforces the rest of the deadline
     conn_ = *conn;
-    conn_->StartHandshake([self = shared_from_this()](Status s) {
-      self->OnHandshake(std::move(s));
-    });
+    conn_->StartHandshake([self = shared_from_this()](Status s) { self->OnHandshake(std::move(s)); });
   }
 
   void OnHandshake(Status status) {
@@ -312,27 +300,19 @@ class DialOp : public std::enable_shared_from_this<DialOp> {
 
 }  // namespace
 
-void TlsDialAsync(IoThread& io, const Identity& identity,
-                  const std::string& host, uint16_t port,
-                  const DeviceId& expected, DialCallback done,
-                  TlsOptions options) {
+void TlsDialAsync(IoThread& io, const Identity& identity, const std::string& host, uint16_t port,
+                  const DeviceId& expected, DialCallback done, TlsOptions options) {
   auto ctx = net::MakeTlsContext(identity, /*server=*/false);
   if (!ctx.ok()) {
-    Status s = ctx.status();
-    asio::post(io.context(), [done = std::move(done), s] { done(s); });
+    asio::post(io.context(), [done = std::move(done), s = ctx.status()] { done(s); });
     return;
   }
-  auto op = std::make_shared<DialOp>(io, std::move(*ctx), host, port, expected,
-                                     std::move(done), options);
+  auto op = std::make_shared<DialOp>(io, std::move(*ctx), host, port, expected, std::move(done), options);
   asio::post(io.context(), [op] { op->Start(); });
 }
 
-Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io,
-                                            const Identity& identity,
-                                            const std::string& host,
-                                            uint16_t port,
-                                            const DeviceId& expected,
-                                            TlsOptions options) {
+Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io, const Identity& identity, const std::string& host,
+                                            uint16_t port, const DeviceId& expected, TlsOptions options) {
   if (io.InIoThread()) {
     return Internal("TlsDial called on the io thread; use TlsDialAsync");
   }
@@ -340,10 +320,12 @@ Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io,
   auto future = promise->get_future();
   TlsDialAsync(
       io, identity, host, port, expected,
-      [promise](Result<std::unique_ptr<ByteStream>> r) {
-        promise->set_value(std::move(r));
-      },
-      options);
+      [promise](Result<std::unique_ptr<ByteStream>> r) { promise->set_value(std::move(r)); }, options);
+  // The dial reports within its own deadline while the loop runs; the
+  // margin covers a loop that was stopped underneath us.
+  if (future.wait_for(options.handshake_timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    return Aborted("dial " + HostPort(host, port) + ": the io thread is not running");
+  }
   return future.get();
 }
 

@@ -10,6 +10,17 @@
 //
 // Threading: listeners and streams live on an IoThread; all callbacks given
 // here run on that thread, one at a time. The IoThread must outlive them.
+// Destroying a stream or a listener (or Stop) waits for a callback of it
+// running on another thread to return, so do not destroy one while holding
+// a lock its callbacks take. A stream's data handler runs on the io thread:
+// a slow handler slows every connection of the loop (and TCP pushes back on
+// the sender).
+//
+// Streams: TLS bytes count in BytesSent/BytesReceived (handshake included).
+// Close flushes what is queued (giving up after TlsOptions::close_timeout,
+// then the close handler gets an error), sends close_notify, and runs the
+// close handler with OK. Receiving the peer's close_notify closes with OK;
+// a connection cut without close_notify closes with an error.
 #pragma once
 
 #include <chrono>
@@ -54,10 +65,10 @@ class TlsListener {
   // for an unauthorized device, Protocol for a non-TLS or broken client,
   // Aborted for a timeout). Callbacks run on the io thread.
   // Fails with IOError when the address cannot be bound.
-  static Result<std::unique_ptr<TlsListener>> Listen(
-      IoThread& io, const Identity& identity, const std::string& host,
-      uint16_t port, Authorize authorize, OnAccepted on_accepted,
-      OnRefused on_refused, TlsOptions options = {});
+  static Result<std::unique_ptr<TlsListener>> Listen(IoThread& io, const Identity& identity,
+                                                     const std::string& host, uint16_t port,
+                                                     Authorize authorize, OnAccepted on_accepted,
+                                                     OnRefused on_refused, TlsOptions options = {});
 
   // Stop()s.
   ~TlsListener();
@@ -74,8 +85,7 @@ class TlsListener {
   class Impl;
 
  private:
-  TlsListener(std::shared_ptr<Impl> impl, uint16_t port)
-      : impl_(std::move(impl)), port_(port) {}
+  TlsListener(std::shared_ptr<Impl> impl, uint16_t port) : impl_(std::move(impl)), port_(port) {}
   std::shared_ptr<Impl> impl_;
   uint16_t port_;
 };
@@ -90,17 +100,11 @@ using DialCallback = std::function<void(Result<std::unique_ptr<ByteStream>>)>;
 // connection failed, Aborted on timeout (options.handshake_timeout for the
 // whole dial), Protocol when the server does not speak our TLS.
 // Thread-safe.
-void TlsDialAsync(IoThread& io, const Identity& identity,
-                  const std::string& host, uint16_t port,
-                  const DeviceId& expected, DialCallback done,
-                  TlsOptions options = {});
+void TlsDialAsync(IoThread& io, const Identity& identity, const std::string& host, uint16_t port,
+                  const DeviceId& expected, DialCallback done, TlsOptions options = {});
 
 // Blocking TlsDialAsync. REQUIRES: not called on the io thread.
-Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io,
-                                            const Identity& identity,
-                                            const std::string& host,
-                                            uint16_t port,
-                                            const DeviceId& expected,
-                                            TlsOptions options = {});
+Result<std::unique_ptr<ByteStream>> TlsDial(IoThread& io, const Identity& identity, const std::string& host,
+                                            uint16_t port, const DeviceId& expected, TlsOptions options = {});
 
 }  // namespace entrysync

@@ -13,13 +13,13 @@ namespace entrysync::net {
 namespace {
 
 constexpr char kAdmitted = 0x01;
-constexpr size_t kReadBufSize = 128 * 1024;
-constexpr size_t kPlainBufSize = 64 * 1024;
+constexpr size_t kReadBufSize = size_t{128} * 1024;
+constexpr size_t kPlainBufSize = size_t{64} * 1024;
 // Plaintext is encrypted in slices of this size, and only while less than
 // kRawHighWater encrypted bytes wait for the socket: memory stays bounded
 // whatever the caller queues, and PendingWriteBytes stays meaningful.
-constexpr size_t kEncryptSlice = 64 * 1024;
-constexpr size_t kRawHighWater = 256 * 1024;
+constexpr size_t kEncryptSlice = size_t{64} * 1024;
+constexpr size_t kRawHighWater = size_t{256} * 1024;
 constexpr std::chrono::milliseconds kLinger{2000};
 
 int ConnIndex() {
@@ -43,22 +43,18 @@ std::string EndpointString(const asio::ip::tcp::endpoint& ep) {
   return host + ":" + std::to_string(ep.port());
 }
 
-Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity,
-                                                bool server) {
+Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity, bool server) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
   if (!ctx) return Internal("create TLS context: " + TakeOpenSslError());
   SSL_CTX* c = ctx.get();
   bool ok = SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) == 1 &&
             SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) == 1 &&
             SSL_CTX_use_certificate(c, identity.cert()) == 1 &&
-            SSL_CTX_use_PrivateKey(c, identity.key()) == 1 &&
-            SSL_CTX_check_private_key(c) == 1;
+            SSL_CTX_use_PrivateKey(c, identity.key()) == 1 && SSL_CTX_check_private_key(c) == 1;
   if (!ok) return Internal("create TLS context: " + TakeOpenSslError());
   // Peer certificates are checked by VerifyCallback alone: self-signed is
   // the norm, trust comes from the DeviceId.
-  SSL_CTX_set_verify(c,
-                     server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                            : SSL_VERIFY_PEER,
+  SSL_CTX_set_verify(c, server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER,
                      nullptr);
   SSL_CTX_set_cert_verify_callback(c, &TlsConn::VerifyCallbackForCtx, nullptr);
   // No resumption: every connection proves its key again.
@@ -68,22 +64,19 @@ Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity,
   return ctx;
 }
 
-Result<std::shared_ptr<TlsConn>> TlsConn::Create(
-    asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Role role,
-    std::string describe, Authorize authorize, TlsOptions options) {
-  std::shared_ptr<TlsConn> conn(
-      new TlsConn(std::move(socket), std::move(ctx), role, std::move(describe),
-                  std::move(authorize), options));
+Result<std::shared_ptr<TlsConn>> TlsConn::Create(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx,
+                                                 Role role, std::string describe, Authorize authorize,
+                                                 TlsOptions options) {
+  std::shared_ptr<TlsConn> conn(new TlsConn(std::move(socket), std::move(ctx), role, std::move(describe),
+                                            std::move(authorize), options));
   if (conn->ssl_ == nullptr) {
-    return Internal("create TLS session for " + conn->describe_ + ": " +
-                    TakeOpenSslError());
+    return Internal("create TLS session for " + conn->describe_ + ": " + TakeOpenSslError());
   }
   return conn;
 }
 
-TlsConn::TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx,
-                 Role role, std::string describe, Authorize authorize,
-                 TlsOptions options)
+TlsConn::TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Role role, std::string describe,
+                 Authorize authorize, TlsOptions options)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       ctx_(std::move(ctx)),
@@ -118,10 +111,8 @@ TlsConn::TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx,
 TlsConn::~TlsConn() { SSL_free(ssl_); }
 
 int TlsConn::VerifyCallbackForCtx(X509_STORE_CTX* store, void* /*arg*/) {
-  SSL* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* conn = ssl ? static_cast<TlsConn*>(SSL_get_ex_data(ssl, ConnIndex()))
-                   : nullptr;
+  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* conn = ssl ? static_cast<TlsConn*>(SSL_get_ex_data(ssl, ConnIndex())) : nullptr;
   if (conn != nullptr && conn->VerifyPeer(X509_STORE_CTX_get0_cert(store))) {
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;
@@ -135,14 +126,13 @@ bool TlsConn::VerifyPeer(X509* cert) {
   Result<DeviceId> id = DeviceIdOfCertificate(cert);
   if (!id.ok()) {
     refusal_ = PermissionDenied("peer " + describe_ +
-                                " presented an unusable certificate: " +
-                                id.status().message());
+                                " presented an unusable certificate: " + id.status().message());
     return false;
   }
   Status s = authorize_ ? authorize_(*id) : PermissionDenied("not authorized");
   if (!s.ok()) {
-    refusal_ = Status(s.code(), "peer " + describe_ + " presented device " +
-                                    ShortDeviceId(*id) + ": " + s.message());
+    refusal_ = Status(s.code(),
+                      "peer " + describe_ + " presented device " + ShortDeviceId(*id) + ": " + s.message());
     return false;
   }
   remote_id_ = *id;
@@ -155,8 +145,7 @@ Status TlsConn::TlsError(int ssl_error, const char* during) {
     return refusal_;
   }
   if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-    return Aborted("peer " + describe_ + " closed the connection during the " +
-                   during);
+    return Aborted("peer " + describe_ + " closed the connection during the " + during);
   }
   unsigned long e = ERR_peek_error();
   if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
@@ -165,23 +154,21 @@ Status TlsConn::TlsError(int ssl_error, const char* during) {
         // The peer's check of our DeviceId failed: a server checks whether
         // we are paired, a client whether we are the device it dialed.
         ERR_clear_error();
-        return PermissionDenied(
-            "peer " + describe_ +
-            (role_ == Role::kClient
-                 ? " refused this device: it is not paired there"
-                 : " refused this device: it expected another device at this "
-                   "address"));
+        return PermissionDenied("peer " + describe_ +
+                                (role_ == Role::kClient
+                                     ? " refused this device: it is not paired there"
+                                     : " refused this device: it expected another device at this "
+                                       "address"));
       case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
       case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
         ERR_clear_error();
-        return PermissionDenied("peer " + describe_ +
-                                " presented no device certificate");
+        return PermissionDenied("peer " + describe_ + " presented no device certificate");
       default:
         break;
     }
   }
-  return ProtocolError("peer " + describe_ + ": TLS error during the " +
-                       during + ": " + TakeOpenSslError("unexpected failure"));
+  return ProtocolError("peer " + describe_ + ": TLS error during the " + during + ": " +
+                       TakeOpenSslError("unexpected failure"));
 }
 
 // ---- handshake -------------------------------------------------------------
@@ -204,8 +191,7 @@ void TlsConn::AdvanceHandshake() {
   int r = SSL_do_handshake(ssl_);
   if (r == 1) {
     if (remote_id_.is_zero()) {  // VerifyPeer did not run: cannot happen
-      FinishHandshake(PermissionDenied("peer " + describe_ +
-                                       " presented no device certificate"));
+      FinishHandshake(PermissionDenied("peer " + describe_ + " presented no device certificate"));
       return;
     }
     if (role_ == Role::kServer) {
@@ -239,8 +225,7 @@ void TlsConn::AdvanceAdmission() {
     if (byte == kAdmitted) {
       FinishHandshake(Status::Ok());
     } else {
-      FinishHandshake(ProtocolError("peer " + describe_ +
-                                    " sent no admission after the TLS handshake"));
+      FinishHandshake(ProtocolError("peer " + describe_ + " sent no admission after the TLS handshake"));
     }
     return;
   }
@@ -319,8 +304,7 @@ void TlsConn::ReadPlain() {
     int err = SSL_ERROR_NONE;
     while (filled < kPlainBufSize) {
       ERR_clear_error();
-      int r = SSL_read(ssl_, plain_buf_.get() + filled,
-                       static_cast<int>(kPlainBufSize - filled));
+      int r = SSL_read(ssl_, plain_buf_.get() + filled, static_cast<int>(kPlainBufSize - filled));
       if (r <= 0) {
         err = SSL_get_error(ssl_, r);
         break;
@@ -396,11 +380,9 @@ void TlsConn::FlushRaw() {
   plain_in_flight_ = plain_in_out_raw_;
   plain_in_out_raw_ = 0;
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(in_flight_raw_),
-                    [self = shared_from_this()](const asio::error_code& ec,
-                                                size_t n) {
-                      self->OnWritten(ec, n);
-                    });
+  asio::async_write(
+      socket_, asio::buffer(in_flight_raw_),
+      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnWritten(ec, n); });
 }
 
 void TlsConn::OnWritten(const asio::error_code& ec, size_t n) {
@@ -419,8 +401,7 @@ void TlsConn::OnWritten(const asio::error_code& ec, size_t n) {
   pending_.fetch_sub(plain_in_flight_);
   plain_in_flight_ = 0;
   in_flight_raw_.clear();
-  if (state_ == State::kReady || state_ == State::kOpen ||
-      state_ == State::kClosing) {
+  if (state_ == State::kReady || state_ == State::kOpen || state_ == State::kClosing) {
     EncryptMore();
   }
   FlushRaw();
@@ -443,9 +424,7 @@ void TlsConn::ArmRead() {
   reading_ = true;
   socket_.async_read_some(
       asio::buffer(read_buf_.get(), kReadBufSize),
-      [self = shared_from_this()](const asio::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
@@ -461,15 +440,12 @@ void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
   }
   if (state_ == State::kDone) return;
   if (ec) {
-    Status why =
-        ec == asio::error::eof
-            ? Aborted("peer " + describe_ +
-                      " closed the connection without TLS close_notify")
-            : IOError("receive from " + describe_ + ": " + ec.message());
+    Status why = ec == asio::error::eof
+                     ? Aborted("peer " + describe_ + " closed the connection without TLS close_notify")
+                     : IOError("receive from " + describe_ + ": " + ec.message());
     if (state_ == State::kHandshake || state_ == State::kAdmission) {
       if (ec == asio::error::eof) {
-        why = Aborted("peer " + describe_ +
-                      " closed the connection during the TLS handshake");
+        why = Aborted("peer " + describe_ + " closed the connection during the TLS handshake");
       }
       FinishHandshake(std::move(why));
     } else {
@@ -486,8 +462,7 @@ void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
 
 // ---- ByteStream ------------------------------------------------------------
 
-void TlsConn::Start(ByteStream::DataHandler on_data,
-                    ByteStream::CloseHandler on_closed) {
+void TlsConn::Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed) {
   slot_.Set(std::move(on_data), std::move(on_closed));
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->DoStart(); });
 }
@@ -507,14 +482,11 @@ void TlsConn::Write(std::string bytes) {
   if (bytes.empty() || close_requested_.load()) return;
   pending_.fetch_add(bytes.size());
   asio::post(socket_.get_executor(),
-             [self = shared_from_this(), b = std::move(bytes)]() mutable {
-               self->DoWrite(std::move(b));
-             });
+             [self = shared_from_this(), b = std::move(bytes)]() mutable { self->DoWrite(std::move(b)); });
 }
 
 void TlsConn::DoWrite(std::string bytes) {
-  if (state_ != State::kReady && state_ != State::kOpen &&
-      state_ != State::kClosing) {
+  if (state_ != State::kReady && state_ != State::kOpen && state_ != State::kClosing) {
     pending_.fetch_sub(bytes.size());
     return;
   }
@@ -537,16 +509,13 @@ void TlsConn::DoClose() {
 
 void TlsConn::OnCloseTimeout() {
   if (state_ != State::kClosing) return;
-  FailStream(Aborted("close " + describe_ + ": " +
-                     std::to_string(pending_.load()) +
-                     " queued bytes not taken by the peer within " +
-                     Seconds(options_.close_timeout)));
+  FailStream(Aborted("close " + describe_ + ": " + std::to_string(pending_.load()) +
+                     " queued bytes not taken by the peer within " + Seconds(options_.close_timeout)));
 }
 
 void TlsConn::MaybeFinishClosing() {
   if (state_ != State::kClosing) return;
-  if (!plain_queue_.empty() || writing_ || !out_raw_.empty() ||
-      BIO_ctrl_pending(wbio_) != 0) {
+  if (!plain_queue_.empty() || writing_ || !out_raw_.empty() || BIO_ctrl_pending(wbio_) != 0) {
     return;
   }
   ++timer_gen_;
@@ -578,7 +547,7 @@ void TlsConn::OnPeerClosed() {
   DeliverClose(Status::Ok());
 }
 
-void TlsConn::FailStream(Status status) {
+void TlsConn::FailStream(const Status& status) {
   if (state_ == State::kDone) return;
   const bool was_linger = state_ == State::kLinger;
   DropQueued();
@@ -593,7 +562,7 @@ void TlsConn::FailStream(Status status) {
     DrainWbio();
     FlushRaw();
   }
-  if (!was_linger) DeliverClose(std::move(status));
+  if (!was_linger) DeliverClose(status);
 }
 
 void TlsConn::DropQueued() {
@@ -602,7 +571,7 @@ void TlsConn::DropQueued() {
   pending_.store(0);
 }
 
-void TlsConn::DeliverClose(Status status) {
+void TlsConn::DeliverClose(const Status& status) {
   if (final_) return;
   final_ = status;
   if (started_) slot_.Closed(status);

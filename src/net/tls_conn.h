@@ -41,8 +41,7 @@ namespace entrysync::net {
 
 // An SSL_CTX for TLS 1.3 only, presenting `identity`, requiring the peer's
 // certificate and verifying it through TlsConn's callback only.
-Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity,
-                                                bool server);
+Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity, bool server);
 
 // "1.2.3.4:5" or "[::1]:5".
 std::string EndpointString(const asio::ip::tcp::endpoint& ep);
@@ -53,9 +52,9 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   using HandshakeDone = std::function<void(Status)>;
 
   // Wraps a connected socket. `describe` names the peer in errors.
-  static Result<std::shared_ptr<TlsConn>> Create(
-      asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Role role,
-      std::string describe, Authorize authorize, TlsOptions options);
+  static Result<std::shared_ptr<TlsConn>> Create(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx,
+                                                 Role role, std::string describe, Authorize authorize,
+                                                 TlsOptions options);
   ~TlsConn();
   TlsConn(const TlsConn&) = delete;
   TlsConn& operator=(const TlsConn&) = delete;
@@ -95,9 +94,8 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
     kDone,       // failed or finished; socket closed or closing
   };
 
-  TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx,
-          Role role, std::string describe, Authorize authorize,
-          TlsOptions options);
+  TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Role role, std::string describe,
+          Authorize authorize, TlsOptions options);
   bool VerifyPeer(X509* cert);
 
   // All below: io thread.
@@ -117,8 +115,8 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   void MaybeFinishClosing();
   void OnPeerClosed();
   void FinishHandshake(Status status);
-  void FailStream(Status status);
-  void DeliverClose(Status status);
+  void FailStream(const Status& status);
+  void DeliverClose(const Status& status);
   void DropQueued();
   void CloseSocket();
   void ArmTimer(std::chrono::milliseconds after, void (TlsConn::*fn)());
@@ -154,10 +152,10 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   std::unique_ptr<char[]> plain_buf_;
 
   bool writing_ = false;
-  std::string out_raw_;        // encrypted, not yet handed to a write
-  std::string in_flight_raw_;  // the write in progress
-  size_t plain_in_out_raw_ = 0;  // plaintext bytes encrypted into out_raw_
-  size_t plain_in_flight_ = 0;   // plaintext bytes in in_flight_raw_
+  std::string out_raw_;                  // encrypted, not yet handed to a write
+  std::string in_flight_raw_;            // the write in progress
+  size_t plain_in_out_raw_ = 0;          // plaintext bytes encrypted into out_raw_
+  size_t plain_in_flight_ = 0;           // plaintext bytes in in_flight_raw_
   std::deque<std::string> plain_queue_;  // not yet encrypted
   size_t plain_offset_ = 0;              // encrypted prefix of front()
 

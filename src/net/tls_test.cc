@@ -149,17 +149,14 @@ class TlsTest : public ::testing::Test {
   std::unique_ptr<TlsListener> Listen(DeviceId paired, TlsOptions opts = {}) {
     auto l = TlsListener::Listen(
         io_, *server_id_, "127.0.0.1", 0,
-        [paired](const DeviceId& id) {
-          return id == paired ? Status::Ok() : PermissionDenied("not paired");
-        },
+        [paired](const DeviceId& id) { return id == paired ? Status::Ok() : PermissionDenied("not paired"); },
         [this](std::unique_ptr<ByteStream> s) { events_.Accepted(std::move(s)); },
         [this](Status s) { events_.Refused(std::move(s)); }, opts);
     EXPECT_TRUE(l.ok()) << l.status().ToString();
     return l.ok() ? std::move(l).value() : nullptr;
   }
 
-  Result<std::unique_ptr<ByteStream>> Dial(uint16_t port, const DeviceId& expect,
-                                           TlsOptions opts = {}) {
+  Result<std::unique_ptr<ByteStream>> Dial(uint16_t port, const DeviceId& expect, TlsOptions opts = {}) {
     return TlsDial(io_, *client_id_, "127.0.0.1", port, expect, opts);
   }
 
@@ -178,8 +175,7 @@ TEST_F(TlsTest, ExchangeFiftyMegabytesBothWays) {
   Sink client_sink(true), server_sink(true);
   auto listener = Listen(client_id_->device_id());
   ASSERT_TRUE(listener);
-  auto client = TlsDial(client_io, *client_id_, "127.0.0.1", listener->port(),
-                        server_id_->device_id());
+  auto client = TlsDial(client_io, *client_id_, "127.0.0.1", listener->port(), server_id_->device_id());
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   auto server = events_.WaitAccepted();
   ASSERT_TRUE(server);
@@ -218,8 +214,7 @@ TEST_F(TlsTest, ExchangeFiftyMegabytesBothWays) {
       "[ perf     ] TLS loopback, both directions at once: %.0f MiB each way "
       "in %.2fs = %.0f MiB/s per direction (%.0f MiB/s total); TLS overhead "
       "%.2f%%\n",
-      kTotal / 1048576.0, secs, kTotal / 1048576.0 / secs,
-      2 * kTotal / 1048576.0 / secs,
+      kTotal / 1048576.0, secs, kTotal / 1048576.0 / secs, 2 * kTotal / 1048576.0 / secs,
       100.0 * ((*client)->BytesSent() - kTotal) / kTotal);
 
   (*client)->Close();
@@ -240,8 +235,7 @@ TEST_F(TlsTest, OneWayThroughput) {
   Sink server_sink(true);
   auto listener = Listen(client_id_->device_id());
   ASSERT_TRUE(listener);
-  auto client = TlsDial(client_io, *client_id_, "127.0.0.1", listener->port(),
-                        server_id_->device_id());
+  auto client = TlsDial(client_io, *client_id_, "127.0.0.1", listener->port(), server_id_->device_id());
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   auto server = events_.WaitAccepted();
   ASSERT_TRUE(server);
@@ -272,10 +266,9 @@ TEST_F(TlsTest, UnpairedClientIsRefusedOnBothEnds) {
   auto refused = events_.WaitRefused();
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->code(), Code::kPermissionDenied);
-  EXPECT_NE(refused->message().find("presented device " +
-                                    ShortDeviceId(client_id_->device_id()) +
-                                    ": not paired"),
-            std::string::npos)
+  EXPECT_NE(
+      refused->message().find("presented device " + ShortDeviceId(client_id_->device_id()) + ": not paired"),
+      std::string::npos)
       << refused->message();
   EXPECT_EQ(events_.accepted_count(), 0u);
   std::printf("[ info     ] client sees: %s\n[ info     ] server sees: %s\n",
@@ -290,8 +283,7 @@ TEST_F(TlsTest, WrongPinnedServerIsRefused) {
   auto client = Dial(listener->port(), wrong);
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.status().code(), Code::kPermissionDenied);
-  EXPECT_NE(client.status().message().find("presented device " +
-                                           ShortDeviceId(server_id_->device_id())),
+  EXPECT_NE(client.status().message().find("presented device " + ShortDeviceId(server_id_->device_id())),
             std::string::npos)
       << client.status().message();
   auto refused = events_.WaitRefused();
@@ -436,8 +428,7 @@ TEST_F(TlsTest, DialErrors) {
   auto taken = Listen(client_id_->device_id());
   ASSERT_TRUE(taken);
   auto again = TlsListener::Listen(
-      io_, *server_id_, "127.0.0.1", taken->port(),
-      [](const DeviceId&) { return Status::Ok(); },
+      io_, *server_id_, "127.0.0.1", taken->port(), [](const DeviceId&) { return Status::Ok(); },
       [](std::unique_ptr<ByteStream>) {}, [](Status) {});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Code::kIOError);
