@@ -89,31 +89,75 @@ Result<bool> EntryWriter::PutEntry(DeviceRowId owner, const EntryRecord& r, bool
   return lib_->db().Changes() > 0;
 }
 
+namespace {
+
+// Binds with SQLITE_STATIC: SQLite reads the caller's strings in place
+// instead of copying each one (the copies and their frees cost about a
+// quarter of the bulk path's instructions). REQUIRES: `r` outlives the
+// statement's next step; PutEntries clears the bindings before returning.
+void BindEntryStatic(sqlite3_stmt* st, int base, DeviceRowId owner, LocationRowId loc,
+                     const EntryRecord& r) {
+  sqlite3_bind_blob(st, base + 1, r.uuid.bytes.data(), 16, SQLITE_STATIC);
+  sqlite3_bind_int64(st, base + 2, owner.value());
+  sqlite3_bind_int64(st, base + 3, loc.value());
+  if (r.parent.is_nil()) sqlite3_bind_null(st, base + 4);
+  else sqlite3_bind_blob(st, base + 4, r.parent.bytes.data(), 16, SQLITE_STATIC);
+  sqlite3_bind_text(st, base + 5, r.name.data(), static_cast<int>(r.name.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, base + 6, r.extension.data(), static_cast<int>(r.extension.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(st, base + 7, static_cast<int64_t>(r.kind));
+  sqlite3_bind_int64(st, base + 8, static_cast<int64_t>(r.size));
+  sqlite3_bind_int64(st, base + 9, static_cast<int64_t>(r.inode));
+  sqlite3_bind_int64(st, base + 10, r.created_ns);
+  sqlite3_bind_int64(st, base + 11, r.modified_ns);
+  sqlite3_bind_int64(st, base + 12, r.accessed_ns);
+  if (r.content_hash.empty()) sqlite3_bind_null(st, base + 13);
+  else sqlite3_bind_blob(st, base + 13, r.content_hash.data(), static_cast<int>(r.content_hash.size()),
+                         SQLITE_STATIC);
+  sqlite3_bind_int64(st, base + 14, r.seq.value());
+  sqlite3_bind_int64(st, base + 15, r.deleted ? 1 : 0);
+}
+
+}  // namespace
+
 Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows) {
   uint64_t written = 0;
   size_t next = 0;
   if (rows.size() >= kRowsPerInsert) {
     if (!put_entries_) {
-      ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare(EntrySql(kRowsPerInsert)));
-      put_entries_ = std::move(st);
+      std::string sql = EntrySql(kRowsPerInsert);
+      sqlite3_stmt* raw = nullptr;
+      if (sqlite3_prepare_v3(lib_->db().raw(), sql.c_str(), static_cast<int>(sql.size()),
+                             SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+        return lib_->db().Error("prepare");
+      }
+      put_entries_.reset(raw);
     }
-    store::Stmt& st = *put_entries_;
+    sqlite3_stmt* st = put_entries_.get();
+    // Leaves no binding pointing into `rows`, whichever way we return.
+    struct Unbind {
+      sqlite3_stmt* st;
+      ~Unbind() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+      }
+    } unbind{st};
     for (; rows.size() - next >= kRowsPerInsert; next += kRowsPerInsert) {
       for (size_t i = 0; i < kRowsPerInsert; ++i) {
         const EntryRecord& r = rows[next + i];
         auto loc = LocationRow(r.location);
         if (!loc.ok()) {
-          st.Reset();
           return InvalidArgument("entry " + r.uuid.ToString() + " refers to " + loc.status().message());
         }
-        BindEntry(st, static_cast<int>(i) * kEntryParams, owner, *loc, r);
+        BindEntryStatic(st, static_cast<int>(i) * kEntryParams, owner, *loc, r);
       }
-      auto done = st.Step();
-      st.Reset();
-      if (!done.ok()) {
-        return done.status().Wrap("write entries " + rows[next].uuid.ToString() + " to " +
-                                  rows[next + kRowsPerInsert - 1].uuid.ToString());
+      int rc = sqlite3_step(st);
+      if (rc != SQLITE_DONE) {
+        Status s = IOError(std::string("sqlite: ") + sqlite3_errmsg(lib_->db().raw()));
+        return s.Wrap("write entries " + rows[next].uuid.ToString() + " to " +
+                      rows[next + kRowsPerInsert - 1].uuid.ToString());
       }
+      sqlite3_reset(st);
       written += static_cast<uint64_t>(lib_->db().Changes());
     }
   }

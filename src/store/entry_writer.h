@@ -6,7 +6,7 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <span>
 #include <unordered_map>
 
@@ -45,7 +45,12 @@ class EntryWriter {
   Library* lib_;
   store::Stmt put_entry_;
   store::Stmt put_entry_newer_;
-  std::optional<store::Stmt> put_entries_;  // prepared at the first PutEntries
+  // PutEntries' multi-row statement, prepared at its first use. A raw handle
+  // because it binds with SQLITE_STATIC, which store::Stmt does not offer.
+  struct Finalize {
+    void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
+  };
+  std::unique_ptr<sqlite3_stmt, Finalize> put_entries_;
   store::Stmt put_location_;
   store::Stmt put_location_newer_;
   store::Stmt find_location_;
