@@ -15,7 +15,7 @@ PORT=$(( 20000 + RANDOM % 20000 ))
 cleanup() { [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+json_field() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
 
 echo "== two devices of one library"
 $ES init --library "$WORK/alpha" --name alpha
