@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <algorithm>
+#include <future>
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -192,16 +194,85 @@ std::function<Status()> AddRescan(CLI::App& app, Globals& g) {
   };
 }
 
+// True when `path` of `owner` resolves here to a folder with children, or to
+// a file.
+bool HeldHere(Library& lib, const DeviceInfo& owner, const std::string& path) {
+  auto found = ResolvePath(lib, owner.id, path);
+  if (!found.ok()) return false;
+  auto cur = lib.LocationRoot(found->first.id);
+  if (!cur.ok()) return false;
+  EntryRecord e = *cur;
+  for (const auto& part : found->second) {
+    auto kids = lib.ListChildren(e.uuid);
+    if (!kids.ok()) return false;
+    auto hit = std::find_if(kids->begin(), kids->end(), [&](const EntryRecord& k) { return k.name == part; });
+    if (hit == kids->end()) return false;
+    e = *hit;
+  }
+  if (e.kind != EntryKind::kDir) return true;
+  auto kids = lib.ListChildren(e.uuid);
+  return kids.ok() && !kids->empty();
+}
+
+// Lazy loading: when a folder of a remote owner is not held here (and the
+// owner is not fully replicated), asks a peer for the entries along the
+// path and the folder's children, and keeps them. The owner itself is
+// asked first, then every other paired peer with an address.
+Status LoadOnDemand(Library& lib, const DeviceInfo& owner, const std::string& path, bool refresh) {
+  ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(owner.id));
+  bool replicated = wm && wm->seq.value() > 0;
+  if (!refresh && (replicated || HeldHere(lib, owner, path))) return Status::Ok();
+  ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
+  std::vector<DeviceInfo> peers;
+  for (const auto& d : devices)
+    if (!d.is_local && d.trusted && d.device_id && !d.addr.empty()) peers.push_back(d);
+  std::stable_partition(peers.begin(), peers.end(), [&](const DeviceInfo& d) { return d.id == owner.id; });
+  if (peers.empty()) {
+    if (HeldHere(lib, owner, path)) return Status::Ok();
+    return NotFound(path + " of " + owner.name + " is not loaded and no peer has an address to load it from");
+  }
+  NodeOptions o;
+  o.library_dir = lib.dir();
+  o.dial_peers = false;
+  o.write_status = false;
+  o.sync.auto_fetch = false;
+  ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
+  ES_RETURN_IF_ERROR(node->Start());
+  Status last = NotFound("no peer could load " + path);
+  for (const auto& p : peers) {
+    auto s = node->Connect(p);
+    if (!s.ok()) {
+      last = s.status();
+      continue;
+    }
+    std::promise<Status> result;
+    auto future = result.get_future();
+    (*s)->RequestPath(owner.uuid, path, [&result](Status st) { result.set_value(st); });
+    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      last = Aborted("loading " + path + " from " + p.name + " timed out");
+      continue;
+    }
+    last = future.get();
+    if (last.ok() || last.code() == Code::kNotFound) break;
+  }
+  node->Stop();
+  if (!last.ok() && HeldHere(lib, owner, path)) return Status::Ok();  // show what is held
+  return last;
+}
+
 // ---- ls ----
 std::function<Status()> AddLs(CLI::App& app, Globals& g) {
   auto* sub = app.add_subcommand("ls", "List the indexed children of a folder");
   auto path = std::make_shared<std::string>();
   auto device = std::make_shared<std::string>();
   sub->add_option("PATH", *path, "Folder (on the device's own filesystem); default: list locations");
-  sub->add_option("--device", *device, "Browse another device's entries");
-  return [&g, path, device]() -> Status {
+  sub->add_option("--device", *device, "Browse another device's entries (loaded on demand from a peer)");
+  auto refresh = std::make_shared<bool>(false);
+  sub->add_flag("--refresh", *refresh, "Load the folder from a peer even if it is held here");
+  return [&g, path, device, refresh]() -> Status {
     ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
     ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
+    if (!owner.is_local && !path->empty()) ES_RETURN_IF_ERROR(LoadOnDemand(*lib, owner, *path, *refresh));
     if (path->empty()) {
       ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(owner.id));
       for (const auto& l : locations) std::printf("%s/\n", l.record.root_path.c_str());
@@ -246,7 +317,7 @@ std::vector<Command> AddExport(CLI::App& app, Globals& g) {
   auto ddevice = std::make_shared<std::string>();
   dig->add_option("--device", *ddevice, "Owner (default: this device)");
   std::vector<Command> out;
-  out.push_back({exp, [&g, device]() -> Status {
+  out.push_back({exp, [&g, device, format]() -> Status {
     ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
     ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
     std::string buf;
@@ -365,7 +436,7 @@ std::vector<Command> AddPeer(CLI::App& app, Globals& g) {
   std::vector<Command> out;
   out.push_back({add, [&g, name, id, addr]() -> Status {
     auto dev = DeviceId::Parse(*id);
-    if (!dev) return InvalidArgument("--id: '" + *id + "' is not a device id (64 hex digits)");
+    if (!dev || dev->is_zero()) return InvalidArgument("--id: '" + *id + "' is not a device id (64 hex digits)");
     if (!addr->empty()) ES_RETURN_IF_ERROR(ParseHostPort(*addr).status().Wrap("--addr"));
     ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
     ES_RETURN_IF_ERROR(EnsureIdentity(*lib).status());
@@ -398,6 +469,10 @@ struct SyncFlags {
   std::string strategy = "auto";
   uint32_t batch = 1000;
   std::string codec = "zstd";
+  std::string fetch = "background";
+  double rate_limit_mb = 0;
+  uint64_t snapshot_threshold = SyncConfig{}.snapshot_threshold;
+  uint64_t change_threshold = SyncConfig{}.change_threshold;
 };
 
 void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
@@ -406,6 +481,14 @@ void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
   sub->add_option("--batch-records", f->batch, "Records per StateBatch")->check(CLI::Range(1, 100000));
   sub->add_option("--codec", f->codec, "Batch compression: zstd|gzip|none")
       ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+  sub->add_option("--fetch", f->fetch,
+                  "What to pull: background (everything peers announce) or lazy (only folders browsed with ls)")
+      ->check(CLI::IsMember({"background", "lazy"}));
+  sub->add_option("--rate-limit", f->rate_limit_mb, "Most MB/s a pull may take (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--change-threshold", f->change_threshold, "At most this many rows go as StateChanges");
+  sub->add_option("--snapshot-threshold", f->snapshot_threshold,
+                  "A peer holding nothing of an owner this large gets a snapshot");
 }
 
 SyncConfig ToConfig(const SyncFlags& f) {
@@ -413,6 +496,10 @@ SyncConfig ToConfig(const SyncFlags& f) {
   c.forced = *ParseStrategy(f.strategy);
   c.batch_records = f.batch;
   c.codec = f.codec == "gzip" ? Codec::kGzip : f.codec == "none" ? Codec::kNone : Codec::kZstd;
+  c.auto_fetch = f.fetch != "lazy";
+  c.fetch_rate_limit = static_cast<uint64_t>(f.rate_limit_mb * 1e6);
+  c.change_threshold = f.change_threshold;
+  c.snapshot_threshold = f.snapshot_threshold;
   return c;
 }
 
@@ -458,10 +545,12 @@ std::function<Status()> AddSync(CLI::App& app, Globals& g) {
   auto peer = std::make_shared<std::string>();
   auto timeout = std::make_shared<double>(0);
   auto flags = std::make_shared<SyncFlags>();
+  auto as_json = std::make_shared<bool>(false);
   sub->add_option("--peer", *peer, "Peer name (see 'entrysync peer list')")->required();
   sub->add_option("--timeout", *timeout, "Give up after this many seconds (0 = never)");
+  sub->add_flag("--json", *as_json, "Print the summary as JSON");
   AddSyncFlags(sub, flags.get());
-  return [&g, peer, timeout, flags]() -> Status {
+  return [&g, peer, timeout, flags, as_json]() -> Status {
     ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
     std::optional<DeviceInfo> target;
     {
@@ -512,6 +601,17 @@ std::function<Status()> AddSync(CLI::App& app, Globals& g) {
     node->Stop();
     if (!ok) return why.Wrap("sync with " + *peer);
     double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (*as_json) {
+      json out{{"peer", *peer}, {"seconds", secs}, {"rows_applied", snap.counters.rows_applied},
+               {"rows_sent", snap.counters.rows_sent}, {"wire_received", snap.wire_received},
+               {"wire_sent", snap.wire_sent}, {"transfers", json::array()}};
+      for (const auto& t : snap.transfers)
+        out["transfers"].push_back({{"direction", t.pulling ? "pull" : "serve"}, {"owner", t.owner_name},
+                                    {"strategy", StrategyName(t.strategy)}, {"done", t.done}, {"total", t.total},
+                                    {"seconds", (t.finished > 0 ? t.finished : now) - t.started}});
+      std::cout << out.dump() << "\n";
+      return Status::Ok();
+    }
     for (const auto& t : snap.transfers) {
       if (t.done == 0 && t.total == 0) continue;
       std::printf("%s %llu rows of %s as %s in %.2fs (%s rows/s)\n", t.pulling ? "pulled" : "served",
@@ -562,6 +662,15 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
       } catch (const std::exception&) {
         daemon = nullptr;
       }
+    }
+    // A daemon killed with SIGKILL leaves its last status behind: believe it
+    // only while its process lives and it was written recently.
+    if (!daemon.is_null()) {
+      int pid = daemon.value("pid", 0);
+      int64_t age = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count() -
+                    daemon.value("updated_ms", int64_t{0});
+      if (pid <= 0 || kill(pid, 0) != 0 || age > 5000) daemon = nullptr;
     }
     out["daemon"] = daemon;
     if (*as_json) {

@@ -19,6 +19,23 @@ int main(int argc, char** argv) {
   Globals g;
   app.add_option("--library", g.library, "Library folder (default: $ENTRYSYNC_LIBRARY)");
   auto commands = RegisterCommands(app, g);
+  // Name an unknown command instead of CLI11's "a subcommand is required".
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--library") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("-", 0) == 0) continue;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({}))
+      known |= sub->check_name(a);
+    if (!known) {
+      std::fprintf(stderr, "entrysync: error: unknown command '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -264,8 +264,9 @@ Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id
     if (by_name.ok() && !by_name->is_local && !by_name->device_id) existing = *by_name;
   }
   if (existing) {
+    // A new address replaces the old one; none given keeps it.
     ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-        "UPDATE device SET name = ?, device_id = ?, addr = ?, trusted = 1 WHERE id = ?"));
+        "UPDATE device SET name = ?, device_id = ?, addr = coalesce(?, addr), trusted = 1 WHERE id = ?"));
     st.Bind(1, name).BindBlob(2, id.bytes.data(), 32);
     if (addr.empty()) st.BindNull(3); else st.Bind(3, addr);
     st.Bind(4, existing->id.value());

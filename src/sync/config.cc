@@ -20,8 +20,10 @@ std::optional<Strategy> ParseStrategy(const std::string& name) {
   return std::nullopt;
 }
 
-Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows) {
+Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing) {
+  if (config.forced == Strategy::kBulk) return Strategy::kBatch;
   if (config.forced != Strategy::kAuto) return config.forced;
+  if (peer_has_nothing && delta_rows >= config.snapshot_threshold) return Strategy::kSnapshot;
   return delta_rows <= config.change_threshold ? Strategy::kChange : Strategy::kBatch;
 }
 

@@ -32,9 +32,17 @@ struct SyncConfig {
   Codec codec = Codec::kZstd;
   // Forces one strategy for everything this side pulls (kAuto = by size).
   Strategy forced = Strategy::kAuto;
-  // Pull everything a peer announces, in the background (else: only on
-  // demand).
+  // A peer that holds nothing of an owner with at least this many entries
+  // gets a SQLite snapshot instead of a row stream.
+  uint64_t snapshot_threshold = 100000;
+  // Pull everything a peer announces, in the background (else: lazily, only
+  // the folders a user browses with `ls`).
   bool auto_fetch = true;
+  // Background fetches (strategy bulk) ask for pages of this many rows.
+  uint32_t bulk_page_records = 50000;
+  // Bytes per second a pull may take (0 = no limit): the receiver holds back
+  // credit to stay under it.
+  uint64_t fetch_rate_limit = 0;
   // A keepalive Ping goes out after this long without sending anything; the
   // connection is dropped after `idle_timeout` without receiving any byte
   // (a busy transfer always receives bytes, so it never times out).
@@ -45,7 +53,10 @@ struct SyncConfig {
   size_t max_pending_write_bytes = 4 << 20;
 };
 
-// The strategy for moving `delta_rows` rows of an owner, by size.
-Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows);
+// The strategy a server uses to send `delta_rows` rows of an owner: the
+// forced one if any (bulk means paged batches), else a snapshot when the
+// peer holds nothing of the owner and the owner is large, StateChanges for
+// a few rows, a StateBatch stream otherwise.
+Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing);
 
 }  // namespace entrysync

@@ -131,7 +131,21 @@ void Session::NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::op
 
 void Session::Poke() { Post(Poked{}); }
 
-void Session::RequestFolder(const Uuid& owner, const Uuid& folder) { Post(Folder{owner, folder}); }
+void Session::RequestPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      done(close_status_.ok() ? Aborted("session closed") : close_status_);
+      return;
+    }
+  }
+  Post(PathRequest{owner, path, std::move(done)});
+}
+
+bool Session::ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_.state == "syncing" || snapshot_.state == "current";
+}
 
 void Session::Post(Item item) {
   {
@@ -226,6 +240,7 @@ void Session::Run() {
         if (inbox_.empty() && !stopping_) {
           bool busy = false;
           for (auto& [id, sv] : serves_) busy |= (sv.credit > 0 || sv.strategy != Strategy::kBatch);
+          busy |= !held_credits_.empty() || next_evaluate_ > 0;
           cv_.wait_for(lock, std::chrono::milliseconds(busy ? 1 : 50));
         }
         if (stopping_) break;
@@ -237,6 +252,11 @@ void Session::Run() {
       }
       if (have) ES_RETURN_IF_ERROR(Handle(item));
       bool did_work = false;
+      FlushCredits();
+      if (next_evaluate_ > 0 && Now() >= next_evaluate_) {
+        next_evaluate_ = 0;
+        ES_RETURN_IF_ERROR(EvaluatePulls());
+      }
       ES_RETURN_IF_ERROR(PumpServes(&did_work));
       double now = Now();
       if (now - last_send_ > config_.keepalive.count() / 1000.0) {
@@ -254,7 +274,14 @@ void Session::Run() {
                  s.message());
     Close(s);
   }
-  for (auto& [id, p] : pulls_) host_.ReleasePull(p.owner, this);
+  {
+    Status why = close_status();
+    for (auto& pr : deferred_paths_) pr.done(why.ok() ? Aborted("session closed") : why);
+    for (auto& [id, p] : pulls_) {
+      if (p.done) p.done(why.ok() ? Aborted("session closed") : why);
+      if (!p.folder_only) host_.ReleasePull(p.owner, this);
+    }
+  }
   pulls_.clear();
   lib_.reset();
   {
@@ -273,7 +300,11 @@ Status Session::Handle(Item& item) {
     return Status::Ok();
   }
   if (auto* a = std::get_if<Advance>(&item)) return hello_received_ ? OnAdvance(*a) : Status::Ok();
-  if (auto* fo = std::get_if<Folder>(&item)) return hello_received_ ? OnFolder(*fo) : Status::Ok();
+  if (auto* pr = std::get_if<PathRequest>(&item)) {
+    if (hello_received_) return OnPathRequest(*pr);
+    deferred_paths_.push_back(std::move(*pr));  // sent once the peer said hello
+    return Status::Ok();
+  }
   return hello_received_ ? EvaluatePulls() : Status::Ok();
 }
 
@@ -288,10 +319,7 @@ Status Session::HandleFrame(const Frame& f) {
     case MessageType::kCredit: return OnCredit(f);
     case MessageType::kCurrent: return OnCurrent(f);
     case MessageType::kBulkIndexComplete: return OnBulkNotice(f);
-    case MessageType::kError: {
-      ES_ASSIGN_OR_RETURN(auto e, ParseMessage<wire::Error>(f));
-      return Aborted("peer reported: " + e.message());
-    }
+    case MessageType::kError: return OnError(f);
     default:
       return ProtocolError(MessageTypeName(f.type) + " is not supported by this version");
   }
@@ -339,6 +367,8 @@ Status Session::OnHello(const Frame& f) {
     snapshot_.state = "syncing";
   }
   spdlog::info("connected to {} ({}), {} owners offered", bound.name, stream_->Describe(), h.owners_size());
+  for (auto& pr : deferred_paths_) ES_RETURN_IF_ERROR(OnPathRequest(pr));
+  deferred_paths_.clear();
   return EvaluatePulls();
 }
 
@@ -377,8 +407,13 @@ Status Session::EvaluatePulls() {
     bool same_epoch = wm && wm->epoch == has.epoch;
     if (same_epoch && wm->seq >= has.max_seq) continue;
     if (!wm && has.max_seq.value() == 0) continue;  // nothing there yet
-    if (!config_.auto_fetch && wm) continue;  // on-demand only
+    if (!config_.auto_fetch) continue;  // lazy: only what `ls` asks for
+    if (RateDue() > Now()) {
+      next_evaluate_ = RateDue();  // over the rate limit: ask later
+      break;
+    }
     if (!host_.ClaimPull(owner, this)) continue;
+    if (fetch_started_ == 0) fetch_started_ = Now();
     wire::StateRequest r;
     uint64_t id = next_id_++;
     r.set_request_id(id);
@@ -387,16 +422,23 @@ Status Session::EvaluatePulls() {
     r.set_since_seq(same_epoch ? wm->seq.value() : 0);
     r.set_max_batches(config_.credit_window);
     r.set_strategy(StrategyToWire(config_.forced));
+    // Bulk: pull at our own pace, a page at a time.
+    if (config_.forced == Strategy::kBulk) r.set_max_records(config_.bulk_page_records);
     Send(EncodeFrame(r));
     TransferProgress p;
     p.id = id;
     p.pulling = true;
     p.owner = owner;
     p.owner_name = has.name;
+    p.strategy = config_.forced == Strategy::kAuto ? Strategy::kBatch : config_.forced;
     p.started = Now();
     progress_.push_back(p);
     pulls_[id] = Pull{id, owner, row, false, progress_.size() - 1};
     sent_done_ = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      snapshot_.state = "syncing";
+    }
     spdlog::info("pulling {} from {}: since seq {} (they have {})", has.name, snapshot_.peer_name,
                  r.since_seq(), has.max_seq.value());
   }
@@ -405,7 +447,7 @@ Status Session::EvaluatePulls() {
 }
 
 void Session::MaybeSendDone() {
-  if (!pulls_.empty() || sent_done_) return;
+  if (!pulls_.empty() || sent_done_ || next_evaluate_ > 0) return;
   wire::Current done;  // no owner: "I pulled everything I wanted from you"
   Send(EncodeFrame(done));
   sent_done_ = true;
@@ -413,27 +455,39 @@ void Session::MaybeSendDone() {
   if (peer_done_) snapshot_.state = "current";
 }
 
-Status Session::OnFolder(const Folder& fo) {
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(fo.owner, ""));
+Status Session::OnPathRequest(PathRequest& pr) {
+  ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(pr.owner, ""));
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
   wire::StateRequest r;
   uint64_t id = next_id_++;
   r.set_request_id(id);
-  r.set_owner(UuidToWire(fo.owner));
-  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+  r.set_owner(UuidToWire(pr.owner));
   r.set_epoch(wm ? wm->epoch.value() : 0);
-  r.set_since_seq(0);
-  r.set_folder(UuidToWire(fo.folder));
+  r.set_folder_path(pr.path);
   r.set_max_batches(config_.credit_window);
-  r.set_strategy(StrategyToWire(Strategy::kBatch));
   Send(EncodeFrame(r));
-  pulls_[id] = Pull{id, fo.owner, row, true, 0};
   TransferProgress p;
   p.id = id;
-  p.owner = fo.owner;
+  p.owner = pr.owner;
+  p.owner_name = "on-demand " + pr.path;
   p.started = Now();
   progress_.push_back(p);
-  pulls_[id].progress_index = progress_.size() - 1;
+  pulls_[id] = Pull{id, pr.owner, row, true, progress_.size() - 1, std::move(pr.done)};
   sent_done_ = false;
+  return Status::Ok();
+}
+
+Status Session::OnError(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto e, ParseMessage<wire::Error>(f));
+  auto it = pulls_.find(e.request_id());
+  if (e.request_id() == 0 || it == pulls_.end()) return Aborted("peer reported: " + e.message());
+  // One request failed; the connection goes on.
+  Status why = e.code() == wire::ERROR_NOT_FOUND ? NotFound(e.message()) : Aborted(e.message());
+  if (it->second.done) it->second.done(why);
+  if (!it->second.folder_only) host_.ReleasePull(it->second.owner, this);
+  progress_[it->second.progress_index].finished = Now();
+  pulls_.erase(it);
+  MaybeSendDone();
   return Status::Ok();
 }
 
@@ -442,6 +496,11 @@ Status Session::OnFolder(const Folder& fo) {
 Status Session::OnStateRequest(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::StateRequest>(f));
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    peer_done_ = false;  // the peer pulls again; it says "done" when finished
+    snapshot_.state = "syncing";
+  }
   auto dev = lib_->FindDeviceByUuid(owner);
   if (!dev.ok()) {
     wire::Error e;
@@ -460,34 +519,22 @@ Status Session::OnStateRequest(const Frame& f) {
   s.since = Epoch(r.epoch()) == served.first ? Seq(r.since_seq()) : Seq(0);
   s.cursor = s.since;
   s.upto = served.second;
-  if (!r.folder().empty()) {
-    // On-demand: the live children of one folder, as one small transfer.
-    ES_ASSIGN_OR_RETURN(Uuid folder, UuidFromWire(r.folder(), "folder"));
-    ES_ASSIGN_OR_RETURN(auto kids, lib_->ListChildren(folder));
-    ES_RETURN_IF_ERROR(SendLocations(s));
-    BatchHeader hdr{owner, s.epoch, s.id, 0, 1, kids.size(), config_.codec, {}};
-    for (size_t i = 0; i < kids.size() || i == 0; i += config_.batch_records) {
-      size_t n = std::min<size_t>(config_.batch_records, kids.size() - i);
-      ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, std::span(kids).subspan(i, n)));
-      b.set_from_seq(-1);  // not a seq range: never advances a watermark
-      Send(EncodeFrame(b));
-      counters_.batches_sent++;
-      counters_.rows_sent += n;
-      if (kids.empty()) break;
-    }
-    wire::Current c;
-    c.set_owner(UuidToWire(owner));
-    c.set_epoch(s.epoch.value());
-    c.set_from_seq(-1);
-    c.set_transfer_id(s.id);
-    Send(EncodeFrame(c));
-    return Status::Ok();
+  if (!r.folder_path().empty()) return ServePath(r, owner, dev->id, served.first);
+  if (r.max_records() > 0) {
+    // A page: stop at the max_records-th row after `since`.
+    ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare(
+        "SELECT seq FROM entry WHERE owner = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?"));
+    st.Bind(1, s.owner_row.value()).Bind(2, s.since.value()).Bind(3, s.upto.value());
+    st.Bind(4, static_cast<int64_t>(r.max_records()) - 1);
+    ES_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) s.upto = Seq(st.Int(0));
   }
   ES_ASSIGN_OR_RETURN(s.total, CountRange(s.owner_row, s.since, s.upto));
   Strategy forced = StrategyFromWire(r.strategy());
   SyncConfig cfg = config_;
-  cfg.forced = forced == Strategy::kBulk || forced == Strategy::kSnapshot ? Strategy::kBatch : forced;
-  s.strategy = ChooseStrategy(cfg, s.total);
+  cfg.forced = forced;
+  s.strategy = ChooseStrategy(cfg, s.total, r.epoch() == 0 && s.since.value() == 0);
+  if (s.strategy == Strategy::kSnapshot) s.strategy = Strategy::kBatch;  // TODO(snapshot): offer one
   s.credit = r.max_batches() > 0 ? r.max_batches() : 1;
   s.total_batches = static_cast<uint32_t>((s.total + config_.batch_records - 1) / config_.batch_records);
   TransferProgress p;
@@ -502,11 +549,82 @@ Status Session::OnStateRequest(const Frame& f) {
   s.progress_index = progress_.size() - 1;
   spdlog::info("serving {} rows of {} to {} as {} ({})", s.total, dev->name, snapshot_.peer_name,
                StrategyName(s.strategy),
-               forced != Strategy::kAuto ? "forced by the peer"
+               forced != Strategy::kAuto ? std::string("forced by the peer: ") + StrategyName(forced)
                : s.strategy == Strategy::kChange
                    ? "at most " + std::to_string(config_.change_threshold) + " rows"
                    : "more than " + std::to_string(config_.change_threshold) + " rows");
   serves_[s.id] = s;
+  return Status::Ok();
+}
+
+// On-demand: the entries along an absolute path of the owner's device and
+// the live children of the folder it names, as one small transfer that
+// covers no seq range.
+Status Session::ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch) {
+  std::string path = r.folder_path();
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto fail = [&](const std::string& why) {
+    wire::Error e;
+    e.set_code(wire::ERROR_NOT_FOUND);
+    e.set_message(why);
+    e.set_request_id(r.request_id());
+    Send(EncodeFrame(e));
+    return Status::Ok();
+  };
+  ES_ASSIGN_OR_RETURN(auto locations, lib_->ListLocations(owner_row));
+  const LocationInfo* best = nullptr;
+  for (const auto& l : locations) {
+    const std::string& root = l.record.root_path;
+    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                                   (path[root.size()] == '/' || root == "/"));
+    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
+  }
+  if (!best) return fail(path + " is not inside any location of that device");
+  auto root = lib_->LocationRoot(best->id);
+  if (!root.ok()) return fail(path + " is not indexed on that device");
+  std::vector<EntryRecord> rows{*root};
+  std::string rest = path.substr(best->record.root_path.size());
+  size_t i = 0;
+  while (i < rest.size()) {
+    size_t j = rest.find('/', i);
+    if (j == std::string::npos) j = rest.size();
+    std::string part = rest.substr(i, j - i);
+    i = j + 1;
+    if (part.empty()) continue;
+    ES_ASSIGN_OR_RETURN(auto kids, lib_->ListChildren(rows.back().uuid));
+    auto hit = std::find_if(kids.begin(), kids.end(), [&](const EntryRecord& e) { return e.name == part; });
+    if (hit == kids.end()) return fail(path + ": no such entry on that device");
+    rows.push_back(std::move(*hit));
+  }
+  size_t chain = rows.size();
+  ES_ASSIGN_OR_RETURN(auto kids, lib_->ListChildren(rows.back().uuid));
+  for (auto& k : kids) rows.push_back(std::move(k));
+  Serve s;
+  s.id = r.request_id();
+  s.owner = owner;
+  s.owner_row = owner_row;
+  s.epoch = epoch;
+  s.since = Seq(-1);
+  ES_RETURN_IF_ERROR(SendLocations(s));
+  uint32_t total_batches = static_cast<uint32_t>((rows.size() + config_.batch_records - 1) / config_.batch_records);
+  for (size_t k = 0; k < rows.size(); k += config_.batch_records) {
+    size_t n = std::min<size_t>(config_.batch_records, rows.size() - k);
+    BatchHeader hdr{owner, epoch, s.id, static_cast<uint32_t>(k / config_.batch_records), total_batches,
+                    rows.size(), config_.codec, {}};
+    ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, std::span(rows).subspan(k, n)));
+    b.set_from_seq(-1);
+    Send(EncodeFrame(b));
+    counters_.batches_sent++;
+    counters_.rows_sent += n;
+  }
+  wire::Current c;
+  c.set_owner(UuidToWire(owner));
+  c.set_epoch(epoch.value());
+  c.set_from_seq(-1);
+  c.set_transfer_id(s.id);
+  Send(EncodeFrame(c));
+  spdlog::info("served {} ({} entries along the path, {} children) to {} on demand", path, chain,
+               rows.size() - chain, snapshot_.peer_name);
   return Status::Ok();
 }
 
@@ -693,44 +811,79 @@ Status Session::OnStateBatch(const Frame& f) {
   Seq from(b.from_seq());
   if (b.model() == wire::MODEL_LOCATION) {
     ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
-    if (!pull.folder_only) ES_RETURN_IF_ERROR(EnsureEpoch(pull.owner_row, epoch, from));
-    ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(pull.owner_row, epoch, locs, {}, std::nullopt, peer_row_));
-    (void)st;
-    return Status::Ok();
+    if (pull.folder_only) ES_RETURN_IF_ERROR(PrepareFolderLoad(pull.owner_row, epoch));
+    else ES_RETURN_IF_ERROR(EnsureEpoch(pull.owner_row, epoch, from));
+    return replica_->Apply(pull.owner_row, epoch, locs, {}, std::nullopt, peer_row_).status();
   }
   ES_ASSIGN_OR_RETURN(auto rows, OpenEntryBatch(b));
+  if (pull.folder_only) ES_RETURN_IF_ERROR(PrepareFolderLoad(pull.owner_row, epoch));
   ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(pull.owner_row));
-  if (!wm || wm->epoch != epoch) {
-    if (pull.folder_only && !wm) {
-      ES_RETURN_IF_ERROR(replica_->ResetOwner(pull.owner_row, epoch));
-      wm = WatermarkInfo{pull.owner_row, epoch, Seq(0)};
-    } else {
-      return ProtocolError("StateBatch of an unexpected epoch");
-    }
-  }
+  if (!wm || wm->epoch != epoch) return ProtocolError("StateBatch of an unexpected epoch");
   std::optional<Seq> advance;
-  if (from.value() >= 0 && wm->seq >= from) advance = Seq(b.last_seq());
+  if (!pull.folder_only && from.value() >= 0 && wm->seq >= from) advance = Seq(b.last_seq());
   ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(pull.owner_row, epoch, {}, rows, advance, peer_row_));
   counters_.rows_applied += st.written;
   counters_.rows_skipped += st.skipped;
   TransferProgress& p = progress_[pull.progress_index];
   p.total = b.total_records();
-  p.strategy = Strategy::kBatch;
+  if (p.strategy != Strategy::kBulk) p.strategy = Strategy::kBatch;
   p.done += rows.size();
   p.bytes += f.payload.size() + kFrameOverhead;
-  wire::Credit c;
-  c.set_transfer_id(b.transfer_id());
-  c.set_batches(1);
+  fetch_bytes_ += f.payload.size() + kFrameOverhead;
+  std::optional<wire::Ack> ack;
   if (advance) {
-    c.mutable_ack()->set_owner(b.owner());
-    c.mutable_ack()->set_epoch(epoch.value());
-    c.mutable_ack()->set_seq(advance->value());
+    ack.emplace();
+    ack->set_owner(b.owner());
+    ack->set_epoch(epoch.value());
+    ack->set_seq(advance->value());
   }
-  Send(EncodeFrame(c));
+  GrantCredit(b.transfer_id(), ack, p);
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.transfers = progress_;
   snapshot_.counters = counters_;
   return Status::Ok();
+}
+
+// Rows loaded on demand belong to the owner's current epoch: a replica of
+// an older epoch is dropped first.
+Status Session::PrepareFolderLoad(DeviceRowId owner, Epoch epoch) {
+  ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(owner));
+  if (wm && wm->epoch == epoch) return Status::Ok();
+  return replica_->ResetOwner(owner, epoch);
+}
+
+// One more batch may come. Under a rate limit the credit is held back until
+// the transfer's average rate is below the limit again.
+void Session::GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p) {
+  wire::Credit c;
+  c.set_transfer_id(transfer_id);
+  c.set_batches(1);
+  if (ack) *c.mutable_ack() = *ack;
+  std::string frame = EncodeFrame(c);
+  (void)p;
+  double due = RateDue();
+  if (due <= Now()) {
+    Send(std::move(frame));
+  } else {
+    held_credits_.emplace_back(due, std::move(frame));
+  }
+}
+
+double Session::RateDue() const {
+  if (config_.fetch_rate_limit == 0 || fetch_started_ == 0) return 0;
+  return fetch_started_ + static_cast<double>(fetch_bytes_) / static_cast<double>(config_.fetch_rate_limit);
+}
+
+void Session::FlushCredits() {
+  double now = Now();
+  for (auto it = held_credits_.begin(); it != held_credits_.end();) {
+    if (it->first <= now) {
+      Send(std::move(it->second));
+      it = held_credits_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 Status Session::OnStateChange(const Frame& f) {
@@ -789,7 +942,9 @@ Status Session::OnCurrent(const Frame& f) {
       spdlog::info("pulled {} rows of {} from {} in {:.2f}s ({})", p.done, p.owner_name, snapshot_.peer_name,
                    p.finished - p.started, StrategyName(p.strategy));
     }
+    auto done = std::move(pit->second.done);
     pulls_.erase(pit);
+    if (done) done(Status::Ok());
     host_.OnSessionChanged(this);
     ES_RETURN_IF_ERROR(EvaluatePulls());
   }

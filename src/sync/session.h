@@ -16,6 +16,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -109,9 +110,13 @@ class Session {
   void NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location);
   // Re-evaluates what to pull from this peer (another pull finished).
   void Poke();
-  // Pulls the children of `folder` of `owner` from this peer (on-demand
-  // loading). Thread-safe.
-  void RequestFolder(const Uuid& owner, const Uuid& folder);
+  // Loads on demand, from this peer, the entries along `path` (absolute on
+  // the owner's device) and the children of the folder it names, and keeps
+  // them. `done` runs on the session thread with OK, NotFound, or the
+  // reason the session ended. Thread-safe.
+  void RequestPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done);
+  // True once the peer's Hello was accepted.
+  bool ready() const;
 
   bool closed() const { return closed_.load(); }
   Status close_status() const;
@@ -129,20 +134,23 @@ class Session {
     Seq max_seq;
     std::optional<Uuid> location;
   };
-  struct Folder {
-    Uuid owner, folder;
+  struct PathRequest {
+    Uuid owner;
+    std::string path;
+    std::function<void(Status)> done;
   };
   struct StreamClosed {
     Status why;
   };
-  using Item = std::variant<Frame, Advance, Poked, Folder, StreamClosed>;
+  using Item = std::variant<Frame, Advance, Poked, PathRequest, StreamClosed>;
 
   struct Pull {
     uint64_t id;
     Uuid owner;
     DeviceRowId owner_row;
-    bool folder_only = false;
+    bool folder_only = false;  // an on-demand path load: never moves the watermark
     size_t progress_index = 0;
+    std::function<void(Status)> done;  // path loads only
   };
   struct Serve {
     uint64_t id;
@@ -176,7 +184,12 @@ class Session {
   Status OnCurrent(const Frame& f);
   Status OnBulkNotice(const Frame& f);
   Status OnAdvance(const Advance& a);
-  Status OnFolder(const Folder& f);
+  Status OnPathRequest(PathRequest& r);
+  Status ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch);
+  Status OnError(const Frame& f);
+  Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
+  void GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p);
+  void FlushCredits();
   Status EvaluatePulls();
   Status PumpServes(bool* did_work);
   Status PumpOne(Serve& s, bool* did_work);
@@ -218,12 +231,19 @@ class Session {
   std::map<Uuid, PeerHas> peer_has_;      // what the peer can serve
   std::map<Uuid, PeerHas> peer_holds_;    // what the peer holds (its watermarks)
   std::map<uint64_t, Pull> pulls_;
+  std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   std::map<uint64_t, Serve> serves_;
   uint64_t next_id_ = 1;
   bool peer_done_ = false;
   bool sent_done_ = false;
   double last_send_ = 0;
   std::vector<TransferProgress> progress_;  // mirrored into snapshot_
+  std::vector<std::pair<double, std::string>> held_credits_;  // (due, frame): rate limit
+  double fetch_started_ = 0;   // first pull of this session (rate limit)
+  uint64_t fetch_bytes_ = 0;   // bytes of rows received by pulls
+  double next_evaluate_ = 0;   // a pull deferred by the rate limit
+  // When the rate limit lets the next pull bytes in (0 = now).
+  double RateDue() const;
   SessionCounters counters_;
 };
 

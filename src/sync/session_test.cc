@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "base/test_util.h"
@@ -201,6 +202,88 @@ TEST_F(SyncTest, NewEpochMakesReceiverResyncFromZero) {
   auto wm = b_->lib->GetWatermark(b_->lib->FindDeviceByUuid(a_->uuid)->id);
   EXPECT_EQ((*wm)->epoch, Epoch(12345));
   EXPECT_EQ(sb->Snapshot().counters.rows_applied, 500u);
+}
+
+TEST_F(SyncTest, LazyPeerLoadsOnlyTheFolderItBrowses) {
+  SyncConfig lazy;
+  lazy.auto_fetch = false;
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), lazy);
+  // A: /data/{sub1,sub2}/file-N: two folders of 300 files each.
+  auto loc = a_->tm->AddLocation("/data", "data");
+  ASSERT_TRUE(loc.ok());
+  std::vector<EntryRecord> rows;
+  auto add = [&](const Uuid& parent, const std::string& name, EntryKind kind) {
+    EntryRecord e;
+    e.uuid = NewUuidV7();
+    e.parent = parent;
+    e.name = name;
+    e.kind = kind;
+    rows.push_back(e);
+    return e.uuid;
+  };
+  Uuid root = add(Uuid::Nil(), "data", EntryKind::kDir);
+  for (const char* sub : {"sub1", "sub2"}) {
+    Uuid d = add(root, sub, EntryKind::kDir);
+    for (int i = 0; i < 300; ++i) add(d, "file-" + std::to_string(i), EntryKind::kFile);
+  }
+  ASSERT_TRUE(a_->tm->CommitBulkEntries(*loc, rows).ok());
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sb->ready(); }));
+  auto owner_row = [&] { return b_->lib->FindDeviceByUuid(a_->uuid)->id; };
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(b_->lib->FindDeviceByUuid(a_->uuid).ok() && *b_->lib->CountEntries(owner_row(), true) > 0)
+      << "a lazy peer pulled rows nobody asked for";
+  std::promise<Status> done;
+  sb->RequestPath(a_->uuid, "/data/sub2", [&](Status s) { done.set_value(s); });
+  auto fut = done.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(fut.get().ok());
+  // The path (data, sub2) and sub2's 300 children: not sub1's.
+  EXPECT_EQ(*b_->lib->CountEntries(owner_row(), true), 302u);
+  auto kids = b_->lib->ListChildren(rows[0].uuid);
+  ASSERT_TRUE(kids.ok());
+  ASSERT_EQ(kids->size(), 1u);
+  EXPECT_EQ((*kids)[0].name, "sub2");
+  // The watermark did not move: the replica is not "complete".
+  auto wm = b_->lib->GetWatermark(owner_row());
+  EXPECT_TRUE(!wm->has_value() || (*wm)->seq == Seq(0));
+  // A missing folder is a clear NotFound, and the session goes on.
+  std::promise<Status> missing;
+  sb->RequestPath(a_->uuid, "/data/nope", [&](Status s) { missing.set_value(s); });
+  auto mf = missing.get_future();
+  ASSERT_EQ(mf.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(mf.get().code(), Code::kNotFound);
+  EXPECT_FALSE(sb->closed());
+}
+
+TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
+  SyncConfig bulk;
+  bulk.forced = Strategy::kBulk;
+  bulk.bulk_page_records = 1000;
+  bulk.fetch_rate_limit = 40'000;  // bytes/s
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), bulk);
+  a_->Index(4000);
+  StartBoth();
+  auto t0 = std::chrono::steady_clock::now();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto snap = sb->Snapshot();
+  int pages = 0;
+  for (const auto& t : snap.transfers)
+    if (t.pulling && t.done > 0) ++pages;
+  EXPECT_GE(pages, 4);  // 4000 rows in pages of 1000
+  // Every page after the first waits until the bytes so far fit the limit:
+  // three pages of ~4 KB at 40 KB/s take at least ~0.3 s.
+  uint64_t first_page = 0, all = 0;
+  for (const auto& t : snap.transfers)
+    if (t.pulling) {
+      if (first_page == 0) first_page = t.bytes;
+      all += t.bytes;
+    }
+  EXPECT_GE(secs, static_cast<double>(all - first_page) / 40'000 * 0.9);
 }
 
 TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {

@@ -66,15 +66,6 @@ std::vector<SessionSnapshot> SyncService::Snapshot() {
   return out;
 }
 
-bool SyncService::RequestFolder(const Uuid& owner, const Uuid& folder) {
-  for (auto& s : Sessions()) {
-    if (s->closed()) continue;
-    s->RequestFolder(owner, folder);
-    return true;
-  }
-  return false;
-}
-
 bool SyncService::ClaimPull(const Uuid& owner, const Session* by) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = pulls_.emplace(owner, by);

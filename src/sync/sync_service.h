@@ -40,9 +40,6 @@ class SyncService : public SessionHost {
   std::shared_ptr<Session> AddSession(std::unique_ptr<ByteStream> stream);
   std::vector<std::shared_ptr<Session>> Sessions();
   std::vector<SessionSnapshot> Snapshot();
-  // Asks a session whose peer can serve `owner` for the children of
-  // `folder`. False when no session is open.
-  bool RequestFolder(const Uuid& owner, const Uuid& folder);
 
   // SessionHost
   const std::string& library_dir() const override { return dir_; }
