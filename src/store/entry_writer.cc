@@ -120,20 +120,25 @@ void BindEntryStatic(sqlite3_stmt* st, int base, DeviceRowId owner, LocationRowI
 
 }  // namespace
 
-Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows) {
+Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows,
+                                         bool only_if_newer) {
   uint64_t written = 0;
   size_t next = 0;
   if (rows.size() >= kRowsPerInsert) {
-    if (!put_entries_) {
+    // The WHERE of an upsert applies per conflicting row, so the multi-row
+    // statement keeps PutEntry's only_if_newer semantics row by row.
+    auto& slot = only_if_newer ? put_entries_newer_ : put_entries_;
+    if (!slot) {
       std::string sql = EntrySql(kRowsPerInsert);
+      if (only_if_newer) sql += " WHERE excluded.seq > entry.seq";
       sqlite3_stmt* raw = nullptr;
       if (sqlite3_prepare_v3(lib_->db().raw(), sql.c_str(), static_cast<int>(sql.size()),
                              SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
         return lib_->db().Error("prepare");
       }
-      put_entries_.reset(raw);
+      slot.reset(raw);
     }
-    sqlite3_stmt* st = put_entries_.get();
+    sqlite3_stmt* st = slot.get();
     // Leaves no binding pointing into `rows`, whichever way we return.
     struct Unbind {
       sqlite3_stmt* st;
@@ -162,7 +167,7 @@ Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const Entr
     }
   }
   for (; next < rows.size(); ++next) {
-    ES_ASSIGN_OR_RETURN(bool w, PutEntry(owner, rows[next], false));
+    ES_ASSIGN_OR_RETURN(bool w, PutEntry(owner, rows[next], only_if_newer));
     written += w ? 1 : 0;
   }
   return written;

@@ -26,13 +26,16 @@ class EntryWriter {
   // InvalidArgument when r.location is not a known location.
   Result<bool> PutEntry(DeviceRowId owner, const EntryRecord& r, bool only_if_newer);
 
-  // Writes `rows` in order as PutEntry(owner, r, false) would, several rows
-  // per statement (the bulk path). Returns how many rows were written. Fails
+  // Writes `rows` in order as PutEntry(owner, r, only_if_newer) would,
+  // several rows per statement (the bulk path, and Replica's apply path).
+  // Returns how many rows were written (with `only_if_newer`, rows whose
+  // stored seq is already >= theirs are left alone and not counted). Fails
   // with InvalidArgument when a row's location is unknown and with IOError
   // when SQLite refuses a statement (the error names the statement's first
   // and last uuid); rows of earlier statements stay written either way, so
   // the caller's transaction must be rolled back on failure.
-  Result<uint64_t> PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows);
+  Result<uint64_t> PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows,
+                              bool only_if_newer = false);
 
   // Same for a location row.
   Result<bool> PutLocation(DeviceRowId owner, const LocationRecord& r, bool only_if_newer);
@@ -51,6 +54,7 @@ class EntryWriter {
     void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
   };
   std::unique_ptr<sqlite3_stmt, Finalize> put_entries_;
+  std::unique_ptr<sqlite3_stmt, Finalize> put_entries_newer_;
   store::Stmt put_location_;
   store::Stmt put_location_newer_;
   store::Stmt find_location_;

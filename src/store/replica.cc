@@ -29,10 +29,11 @@ Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch,
     ES_ASSIGN_OR_RETURN(bool w, writer_.PutLocation(owner, l, true));
     (w ? stats.written : stats.skipped)++;
   }
-  for (const EntryRecord& e : entries) {
-    ES_ASSIGN_OR_RETURN(bool w, writer_.PutEntry(owner, e, true));
-    (w ? stats.written : stats.skipped)++;
-  }
+  // Several rows per statement (EntryWriter::PutEntries): about half the
+  // SQLite work of one statement per row, same only-if-newer semantics.
+  ES_ASSIGN_OR_RETURN(uint64_t written, writer_.PutEntries(owner, entries, /*only_if_newer=*/true));
+  stats.written += written;
+  stats.skipped += entries.size() - written;
   if (stats.written > 0) {
     // Lifetime count of rows written by replication: proves, across crashes
     // and restarts, that nothing was applied twice.
