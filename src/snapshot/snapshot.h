@@ -1,0 +1,87 @@
+// Snapshots: one owner's locations and entries as a standalone SQLite file.
+//
+// A snapshot lets a peer that holds nothing of an owner take that owner's
+// whole index in one file instead of a stream of batches, then continue with
+// deltas after the snapshot's seq. The file layout, its checks and the import
+// rules are written down in docs/snapshot-format.md.
+//
+// Thread safety: each call uses the given Library's connection (ATTACHing the
+// snapshot file to it for the duration of the call) and must run on the
+// thread that owns that Library. REQUIRES: no transaction is open on it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "entrysync/status.h"
+#include "entrysync/types.h"
+#include "store/library.h"
+
+namespace entrysync {
+
+// The snapshot format this build writes and reads (stored as the file's
+// PRAGMA user_version and as meta 'format_version').
+inline constexpr int kSnapshotFormatVersion = 1;
+
+struct SnapshotInfo {
+  Uuid owner;              // the owner's device uuid
+  std::string owner_name;  // the owner's name as the exporter knew it
+  Epoch epoch;             // the owner's index epoch
+  Seq max_seq;             // every row of the owner with seq <= max_seq, none above
+  uint64_t entries = 0;    // entry rows, tombstones included
+  uint64_t locations = 0;  // location rows, tombstones included
+  uint64_t size_bytes = 0; // size of the file
+  std::string sha256;      // SHA-256 of the whole file, 64 lowercase hex digits
+  Uuid library_id;         // library the owner belongs to
+  Uuid exported_by;        // uuid of the device that wrote the file
+};
+
+struct ImportStats {
+  SnapshotInfo info;         // what was imported (as InspectSnapshot saw it)
+  DeviceRowId owner;         // the owner's device row in the importing library
+  uint64_t rows_written = 0; // locations + entries inserted (added to meta rows_applied)
+  uint64_t rows_replaced = 0;  // rows of the owner this library held before, deleted
+  double seconds = 0;        // wall time of the whole import, checks included
+};
+
+// Writes the rows of `owner` that `lib` holds as a snapshot file at `path`
+// (written as `path`.tmp, synced, then renamed over `path`).
+//   - owner is the local device: every row, max_seq = the device's max_seq;
+//   - owner is a remote owner: the rows with seq <= its watermark, max_seq =
+//     the watermark's seq, epoch = the watermark's epoch. A location changed
+//     after the watermark but still referenced by an exported entry is
+//     included as stored (see docs/snapshot-format.md).
+// Rows are read inside one read transaction, so the file is a consistent cut
+// even while a writer commits. Fails with NotFound when `owner` is unknown or
+// a remote owner has no watermark, IOError when the file cannot be written;
+// nothing is left at `path` or `path`.tmp on failure.
+Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::string& path);
+
+// Opens the snapshot at `path` read-only and checks it: SQLite header and
+// page count against the file size, application id and format version,
+// PRAGMA quick_check, metadata present and well-typed, row counts and the
+// content checksum of every row against the metadata, no entry above
+// max_seq. Returns its info (sha256 of the whole file included). A file that
+// is not a snapshot, truncated or altered fails with Corruption (or
+// InvalidArgument for a newer format version), one line naming the file.
+// Needs no Library.
+Result<SnapshotInfo> InspectSnapshot(const std::string& path);
+
+// Verifies the snapshot at `path` (its SHA-256 must equal `expected_sha256`
+// when given, hex, case-insensitive; InspectSnapshot always) and imports it
+// into `lib` in one transaction: the owner's device row is ensured, every
+// location and entry `lib` holds of that owner is replaced by the snapshot's,
+// the owner's watermark becomes (epoch, max_seq) with `source` (NULL when
+// not given) and meta 'rows_applied' grows by the rows written.
+// Refuses, changing nothing:
+//   - Corruption: checksum, format or count mismatch;
+//   - PermissionDenied: another library id, or the owner is this device;
+//   - AlreadyExists: "already current", when the stored watermark has the
+//     snapshot's epoch and a seq >= its max_seq.
+// Any failure during the transaction rolls it back: all or nothing.
+Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
+                                   std::optional<std::string> expected_sha256,
+                                   std::optional<DeviceRowId> source = std::nullopt);
+
+}  // namespace entrysync
