@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/event_bus.h"
+#include "cli/bench.h"
 #include "cli/output.h"
 #include "index/indexer.h"
 #include "node/node.h"
@@ -730,6 +731,7 @@ std::vector<Command> RegisterCommands(CLI::App& app, Globals& g) {
   all.back().app = app.get_subcommand("sync");
   all.push_back({nullptr, AddStatus(app, g)});
   all.back().app = app.get_subcommand("status");
+  for (auto& c : AddBench(app, g)) all.push_back(std::move(c));
   return all;
 }
 
