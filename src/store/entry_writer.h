@@ -40,6 +40,11 @@ class EntryWriter {
   // Same for a location row.
   Result<bool> PutLocation(DeviceRowId owner, const LocationRecord& r, bool only_if_newer);
 
+  // Forgets the cached location rows: call after location rows were deleted
+  // or renumbered behind this writer's back (an owner reset, a snapshot
+  // import).
+  void ForgetLocations() { locations_.clear(); }
+
   // The local row of a location uuid (cached). NotFound when unknown.
   Result<LocationRowId> LocationRow(const Uuid& location);
 

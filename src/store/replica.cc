@@ -74,6 +74,7 @@ Status Replica::ResetOwner(DeviceRowId owner, Epoch epoch) {
   st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(epoch.value()));
   ES_RETURN_IF_ERROR(st.Run());
   ES_RETURN_IF_ERROR(lib_->SetEpoch(owner, epoch));
+  writer_.ForgetLocations();  // the owner's location rows are gone
   return txn.Commit();
 }
 

@@ -27,4 +27,10 @@ Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer
   return delta_rows <= config.change_threshold ? Strategy::kChange : Strategy::kBatch;
 }
 
+Strategy ChoosePull(const SyncConfig& config, uint64_t delta_rows, bool holds_some) {
+  if (config.forced == Strategy::kBulk) return Strategy::kBulk;
+  if (config.forced != Strategy::kAuto) return Strategy::kAuto;
+  return holds_some && delta_rows >= config.bulk_threshold ? Strategy::kBulk : Strategy::kAuto;
+}
+
 }  // namespace entrysync

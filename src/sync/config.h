@@ -38,8 +38,14 @@ struct SyncConfig {
   // Pull everything a peer announces, in the background (else: lazily, only
   // the folders a user browses with `ls`).
   bool auto_fetch = true;
+  // A peer that already holds some of an owner and lacks at least this many
+  // of its rows (a massive delta, typically announced by BulkIndexComplete)
+  // fetches them in the background, a page at a time (strategy bulk).
+  uint64_t bulk_threshold = 100000;
   // Background fetches (strategy bulk) ask for pages of this many rows.
   uint32_t bulk_page_records = 50000;
+  // Bytes per SnapshotChunk; chunks take credit like batches do.
+  uint32_t snapshot_chunk_bytes = 1 << 20;
   // Bytes per second a pull may take (0 = no limit): the receiver holds back
   // credit to stay under it.
   uint64_t fetch_rate_limit = 0;
@@ -58,5 +64,11 @@ struct SyncConfig {
 // peer holds nothing of the owner and the owner is large, StateChanges for
 // a few rows, a StateBatch stream otherwise.
 Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing);
+
+// How a receiver pulls an owner it lacks about `delta_rows` rows of (an
+// estimate from seqs): kBulk = paged background fetch (forced, or a massive
+// delta on top of rows it already holds), else kAuto = one request, the
+// server chooses by size.
+Strategy ChoosePull(const SyncConfig& config, uint64_t delta_rows, bool holds_some);
 
 }  // namespace entrysync

@@ -35,6 +35,21 @@ TEST(ChooseStrategyTest, ForcedWins) {
   EXPECT_EQ(ChooseStrategy(c, 10'000'000, true), Strategy::kBatch);
 }
 
+TEST(ChoosePullTest, MassiveDeltaOnTopOfHeldRowsIsFetchedInPages) {
+  SyncConfig c;  // bulk from 100K missing rows, only when some are held
+  EXPECT_EQ(ChoosePull(c, 99'999, true), Strategy::kAuto);
+  EXPECT_EQ(ChoosePull(c, 100'000, true), Strategy::kBulk);
+  EXPECT_EQ(ChoosePull(c, 1'000'000, false), Strategy::kAuto);  // nothing held: the server may offer a snapshot
+  c.bulk_threshold = 10;
+  EXPECT_EQ(ChoosePull(c, 10, true), Strategy::kBulk);
+  c.forced = Strategy::kBulk;
+  EXPECT_EQ(ChoosePull(c, 1, false), Strategy::kBulk);
+  for (Strategy s : {Strategy::kChange, Strategy::kBatch, Strategy::kSnapshot}) {
+    c.forced = s;  // forced strategies go in the request; the server follows them
+    EXPECT_EQ(ChoosePull(c, 10'000'000, true), Strategy::kAuto);
+  }
+}
+
 TEST(StrategyNameTest, RoundTrip) {
   for (const char* n : {"auto", "change", "batch", "bulk", "snapshot"})
     EXPECT_STREQ(StrategyName(*ParseStrategy(n)), n);

@@ -1,11 +1,18 @@
 #include "sync/session.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "proto/batch.h"
 #include "proto/convert.h"
+#include "snapshot/snapshot.h"
 
 namespace entrysync {
 namespace {
@@ -23,6 +30,44 @@ int64_t WallMs() {
 }
 
 int64_t SteadyMs() { return static_cast<int64_t>(SteadyNow() * 1000); }
+
+// Largest snapshot a receiver accepts an offer of.
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 40;
+
+// Exports of one process never race for the same cache file.
+std::mutex& ExportMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+std::string SnapshotDir(const std::string& library_dir) { return library_dir + "/snapshots"; }
+
+// Writes `text` to `path` atomically (temp file, rename).
+Status WriteSmallFile(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) return IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return IOError("cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+void CloseFd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
 
 wire::ErrorCode ErrorCodeOf(const Status& s) {
   switch (s.code()) {
@@ -240,6 +285,7 @@ void Session::Run() {
         if (inbox_.empty() && !stopping_) {
           bool busy = false;
           for (auto& [id, sv] : serves_) busy |= (sv.credit > 0 || sv.strategy != Strategy::kBatch);
+          for (auto& [id, sv] : snap_serves_) busy |= sv.credit > 0;
           busy |= !held_credits_.empty() || next_evaluate_ > 0;
           cv_.wait_for(lock, std::chrono::milliseconds(busy ? 1 : 50));
         }
@@ -258,6 +304,7 @@ void Session::Run() {
         ES_RETURN_IF_ERROR(EvaluatePulls());
       }
       ES_RETURN_IF_ERROR(PumpServes(&did_work));
+      ES_RETURN_IF_ERROR(PumpSnapshots(&did_work));
       double now = Now();
       if (now - last_send_ > config_.keepalive.count() / 1000.0) {
         wire::Ping p;
@@ -280,9 +327,12 @@ void Session::Run() {
     for (auto& [id, p] : pulls_) {
       if (p.done) p.done(why.ok() ? Aborted("session closed") : why);
       if (!p.folder_only) host_.ReleasePull(p.owner, this);
+      if (p.download) CloseFd(p.download->fd);  // the .part stays: a later offer resumes it
     }
+    for (auto& [id, sv] : snap_serves_) CloseFd(sv.fd);
   }
   pulls_.clear();
+  snap_serves_.clear();
   lib_.reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -319,6 +369,9 @@ Status Session::HandleFrame(const Frame& f) {
     case MessageType::kCredit: return OnCredit(f);
     case MessageType::kCurrent: return OnCurrent(f);
     case MessageType::kBulkIndexComplete: return OnBulkNotice(f);
+    case MessageType::kSnapshotOffer: return OnSnapshotOffer(f);
+    case MessageType::kSnapshotRequest: return OnSnapshotRequest(f);
+    case MessageType::kSnapshotChunk: return OnSnapshotChunk(f);
     case MessageType::kError: return OnError(f);
     default:
       return ProtocolError(MessageTypeName(f.type) + " is not supported by this version");
@@ -421,16 +474,24 @@ Status Session::EvaluatePulls() {
     r.set_epoch(wm ? wm->epoch.value() : 0);
     r.set_since_seq(same_epoch ? wm->seq.value() : 0);
     r.set_max_batches(config_.credit_window);
-    r.set_strategy(StrategyToWire(config_.forced));
-    // Bulk: pull at our own pace, a page at a time.
-    if (config_.forced == Strategy::kBulk) r.set_max_records(config_.bulk_page_records);
+    Strategy ask = config_.forced;
+    if (snapshot_refused_.count(owner) && (ask == Strategy::kAuto || ask == Strategy::kSnapshot))
+      ask = Strategy::kBatch;  // this peer's snapshot failed here: take rows instead
+    if (ask == Strategy::kSnapshot && same_epoch && wm->seq.value() > 0)
+      ask = Strategy::kAuto;  // a snapshot replaces a whole replica; deltas on top of one are rows
+    r.set_strategy(StrategyToWire(ask));
+    // Bulk: pull at our own pace, a page at a time (forced, or a massive
+    // delta on top of what we hold).
+    uint64_t missing = static_cast<uint64_t>(std::max<int64_t>(0, has.max_seq.value() - r.since_seq()));
+    bool paged = ChoosePull(config_, missing, same_epoch && wm->seq.value() > 0) == Strategy::kBulk;
+    if (paged) r.set_max_records(config_.bulk_page_records);
     Send(EncodeFrame(r));
     TransferProgress p;
     p.id = id;
     p.pulling = true;
     p.owner = owner;
     p.owner_name = has.name;
-    p.strategy = config_.forced == Strategy::kAuto ? Strategy::kBatch : config_.forced;
+    p.strategy = paged ? Strategy::kBulk : ask == Strategy::kAuto ? Strategy::kBatch : ask;
     p.started = Now();
     progress_.push_back(p);
     pulls_[id] = Pull{id, owner, row, false, progress_.size() - 1};
@@ -534,7 +595,10 @@ Status Session::OnStateRequest(const Frame& f) {
   SyncConfig cfg = config_;
   cfg.forced = forced;
   s.strategy = ChooseStrategy(cfg, s.total, r.epoch() == 0 && s.since.value() == 0);
-  if (s.strategy == Strategy::kSnapshot) s.strategy = Strategy::kBatch;  // TODO(snapshot): offer one
+  if (s.strategy == Strategy::kSnapshot) {
+    if (s.total > 0 || s.since.value() == 0) return OfferSnapshot(s, dev->name);
+    s.strategy = Strategy::kChange;  // nothing to send: just Current
+  }
   s.credit = r.max_batches() > 0 ? r.max_batches() : 1;
   s.total_batches = static_cast<uint32_t>((s.total + config_.batch_records - 1) / config_.batch_records);
   TransferProgress p;
@@ -720,6 +784,8 @@ Status Session::OnCredit(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::Credit>(f));
   auto it = serves_.find(c.transfer_id());
   if (it != serves_.end()) it->second.credit += c.batches();
+  auto sit = snap_serves_.find(c.transfer_id());
+  if (sit != snap_serves_.end()) sit->second.credit += c.batches();
   if (c.has_ack() && !c.ack().owner().empty()) {
     ES_ASSIGN_OR_RETURN(Uuid o, UuidFromWire(c.ack().owner(), "owner"));
     peer_holds_[o] = {Epoch(c.ack().epoch()), Seq(c.ack().seq()), peer_holds_[o].name};
@@ -963,6 +1029,325 @@ Status Session::OnBulkNotice(const Frame& f) {
   has.max_seq = std::max(has.max_seq, Seq(n.max_seq()));
   spdlog::info("{} announced {} new rows of owner {} (max seq {})", snapshot_.peer_name, n.entry_count(),
                owner.ToString().substr(0, 8), n.max_seq());
+  return EvaluatePulls();
+}
+
+}  // namespace entrysync
+
+// ---- snapshots ----
+
+namespace entrysync {
+
+Result<Session::Offered> Session::ServedSnapshot(DeviceRowId owner, const Uuid& uuid) {
+  namespace fs = std::filesystem;
+  std::string dir = SnapshotDir(host_.library_dir());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IOError("cannot create " + dir + ": " + ec.message());
+  ES_ASSIGN_OR_RETURN(auto served, Servable(owner));
+  std::string prefix = "serve-" + uuid.ToString() + "-";
+  auto name_of = [&](Epoch e, Seq s) {
+    return dir + "/" + prefix + HexEncode(&e, sizeof e) + "-" + std::to_string(s.value()) + ".db";
+  };
+  // A cached export is named by (epoch, max seq), with its sha256, size and
+  // entry count in NAME.info: reused while the owner has not moved on, so a
+  // receiver's interrupted download resumes against the very same bytes.
+  auto cached = [&](const std::string& path) -> std::optional<Offered> {
+    std::istringstream in(ReadSmallFile(path + ".info"));
+    Offered o;
+    o.path = path;
+    if (!(in >> o.sha256_hex >> o.size >> o.entries) || o.sha256_hex.size() != 64) return std::nullopt;
+    if (!fs::exists(path, ec) || fs::file_size(path, ec) != o.size) return std::nullopt;
+    return o;
+  };
+  std::lock_guard<std::mutex> lock(ExportMutex());
+  std::string path = name_of(served.first, served.second);
+  if (auto o = cached(path)) {
+    o->epoch = served.first;
+    o->max_seq = served.second;
+    return *o;
+  }
+  std::string fresh = dir + "/" + prefix + "new.db";
+  ES_ASSIGN_OR_RETURN(SnapshotInfo info, ExportSnapshot(*lib_, owner, fresh));
+  path = name_of(info.epoch, info.max_seq);
+  // Older exports of this owner are dropped (a stream still reading one
+  // keeps its open descriptor).
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    std::string n = f.path().filename().string();
+    if (n.rfind(prefix, 0) == 0 && f.path().string() != fresh) fs::remove(f.path(), ec);
+  }
+  fs::rename(fresh, path, ec);
+  if (ec) return IOError("cannot rename " + fresh + ": " + ec.message());
+  ES_RETURN_IF_ERROR(WriteSmallFile(
+      path + ".info", info.sha256 + " " + std::to_string(info.size_bytes) + " " + std::to_string(info.entries) + "\n"));
+  return Offered{path, info.sha256, info.size_bytes, info.entries, info.epoch, info.max_seq};
+}
+
+Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
+  double t0 = Now();
+  auto o = ServedSnapshot(s.owner_row, s.owner);
+  if (!o.ok()) {
+    // The request fails; the peer may ask again for rows instead.
+    spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, snapshot_.peer_name, o.status().message());
+    wire::Error e;
+    e.set_code(wire::ERROR_INTERNAL);
+    e.set_message("snapshot of " + owner_name + " unavailable: " + o.status().message());
+    e.set_request_id(s.id);
+    Send(EncodeFrame(e));
+    return Status::Ok();
+  }
+  offered_[o->sha256_hex] = *o;
+  wire::SnapshotOffer offer;
+  offer.set_owner(UuidToWire(s.owner));
+  offer.set_epoch(o->epoch.value());
+  offer.set_max_seq(o->max_seq.value());
+  offer.set_size(o->size);
+  std::string sha(32, '\0');
+  HexDecode(o->sha256_hex, sha.data(), sha.size());
+  offer.set_sha256(sha);
+  offer.set_transfer_id(s.id);
+  offer.set_entry_count(o->entries);
+  Send(EncodeFrame(offer));
+  spdlog::info("offering a snapshot of {} to {}: {} entries up to seq {}, {} bytes (ready in {:.2f}s; {})", owner_name,
+               snapshot_.peer_name, o->entries, o->max_seq.value(), o->size, Now() - t0,
+               config_.forced == Strategy::kSnapshot ? "forced here"
+                                                     : "the peer holds nothing of it and it has at least " +
+                                                           std::to_string(config_.snapshot_threshold) + " rows, or the peer forced it");
+  return Status::Ok();
+}
+
+Status Session::OnSnapshotRequest(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::SnapshotRequest>(f));
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
+  auto fail = [&](const std::string& why) {
+    wire::Error e;
+    e.set_code(wire::ERROR_NOT_FOUND);
+    e.set_message(why);
+    e.set_request_id(r.transfer_id());
+    Send(EncodeFrame(e));
+    return Status::Ok();
+  };
+  auto it = offered_.find(HexEncode(r.sha256().data(), r.sha256().size()));
+  if (r.sha256().size() != 32 || it == offered_.end()) return fail("no such snapshot offered in this session");
+  const Offered& o = it->second;
+  if (r.offset() > o.size) return fail("snapshot offset " + std::to_string(r.offset()) + " is past its end");
+  int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("snapshot file is gone: " + std::string(std::strerror(errno)));
+  SnapServe sv;
+  sv.id = r.transfer_id();
+  sv.owner = owner;
+  sv.fd = fd;
+  sv.size = o.size;
+  sv.offset = r.offset();
+  sv.entries = o.entries;
+  sv.credit = r.max_chunks() > 0 ? r.max_chunks() : 1;
+  TransferProgress p;
+  p.id = sv.id;
+  p.pulling = false;
+  p.owner = owner;
+  auto dev = lib_->FindDeviceByUuid(owner);
+  p.owner_name = dev.ok() ? dev->name : owner.ToString().substr(0, 8);
+  p.strategy = Strategy::kSnapshot;
+  p.total = o.entries;
+  p.total_bytes = o.size;
+  p.bytes = sv.offset;
+  p.started = Now();
+  progress_.push_back(p);
+  sv.progress_index = progress_.size() - 1;
+  if (sv.offset > 0)
+    spdlog::info("resuming the snapshot of {} for {} at byte {} of {}", p.owner_name, snapshot_.peer_name, sv.offset,
+                 sv.size);
+  auto old = snap_serves_.find(sv.id);
+  if (old != snap_serves_.end()) CloseFd(old->second.fd);
+  snap_serves_[sv.id] = sv;
+  return Status::Ok();
+}
+
+Status Session::PumpSnapshots(bool* did_work) {
+  for (auto it = snap_serves_.begin(); it != snap_serves_.end();) {
+    SnapServe& sv = it->second;
+    TransferProgress& p = progress_[sv.progress_index];
+    bool finished = false;
+    while (sv.credit > 0 && stream_->PendingWriteBytes() < config_.max_pending_write_bytes) {
+      uint64_t n = std::min<uint64_t>(config_.snapshot_chunk_bytes, sv.size - sv.offset);
+      std::string data(n, '\0');
+      ssize_t got = n > 0 ? ::pread(sv.fd, data.data(), n, static_cast<off_t>(sv.offset)) : 0;
+      if (got != static_cast<ssize_t>(n))
+        return IOError("cannot read the snapshot of " + p.owner_name + " at byte " + std::to_string(sv.offset));
+      wire::SnapshotChunk c;
+      c.set_owner(UuidToWire(sv.owner));
+      c.set_offset(sv.offset);
+      c.set_data(std::move(data));
+      c.set_transfer_id(sv.id);
+      sv.offset += n;
+      c.set_last(sv.offset == sv.size);
+      Send(EncodeFrame(c));
+      sv.credit--;
+      p.bytes = sv.offset;
+      p.done = sv.size ? static_cast<uint64_t>(static_cast<double>(sv.entries) * sv.offset / sv.size) : 0;
+      *did_work = true;
+      if (sv.offset == sv.size) {
+        p.done = p.total;
+        p.finished = Now();
+        counters_.snapshots_sent++;
+        spdlog::info("served the snapshot of {} to {}: {} bytes in {:.2f}s", p.owner_name, snapshot_.peer_name,
+                     sv.size, p.finished - p.started);
+        finished = true;
+        break;
+      }
+    }
+    if (finished) {
+      CloseFd(sv.fd);
+      it = snap_serves_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  snapshot_.counters = counters_;
+  return Status::Ok();
+}
+
+Status Session::OnSnapshotOffer(const Frame& f) {
+  namespace fs = std::filesystem;
+  ES_ASSIGN_OR_RETURN(auto o, ParseMessage<wire::SnapshotOffer>(f));
+  auto it = pulls_.find(o.transfer_id());
+  if (it == pulls_.end() || it->second.folder_only)
+    return ProtocolError("SnapshotOffer for unknown transfer " + std::to_string(o.transfer_id()));
+  Pull& pull = it->second;
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(o.owner(), "owner"));
+  if (owner != pull.owner) return ProtocolError("SnapshotOffer owner does not match its request");
+  if (o.sha256().size() != 32) return ProtocolError("SnapshotOffer without a 32-byte sha256");
+  if (o.size() == 0 || o.size() > kMaxSnapshotBytes)
+    return ProtocolError("SnapshotOffer of " + std::to_string(o.size()) + " bytes");
+  std::string dir = SnapshotDir(host_.library_dir());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IOError("cannot create " + dir + ": " + ec.message());
+  Download d;
+  d.part_path = dir + "/" + owner.ToString() + ".part";
+  d.offer_path = dir + "/" + owner.ToString() + ".offer";
+  d.sha256_hex = HexEncode(o.sha256().data(), o.sha256().size());
+  d.size = o.size();
+  d.entries = o.entry_count();
+  d.epoch = Epoch(o.epoch());
+  d.max_seq = Seq(o.max_seq());
+  // Resume a download of the very same file; anything else starts over.
+  std::string offer_line = d.sha256_hex + " " + std::to_string(d.size);
+  uint64_t have = fs::exists(d.part_path, ec) ? fs::file_size(d.part_path, ec) : 0;
+  bool resume = ReadSmallFile(d.offer_path) == offer_line && have <= d.size && !ec;
+  if (!resume) {
+    fs::remove(d.part_path, ec);
+    ES_RETURN_IF_ERROR(WriteSmallFile(d.offer_path, offer_line + "\n"));
+    have = 0;
+  }
+  d.fd = ::open(d.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (d.fd < 0) return IOError("cannot open " + d.part_path + ": " + std::strerror(errno));
+  if (::lseek(d.fd, static_cast<off_t>(have), SEEK_SET) < 0) {
+    CloseFd(d.fd);
+    return IOError("cannot seek in " + d.part_path);
+  }
+  d.received = have;
+  TransferProgress& p = progress_[pull.progress_index];
+  p.strategy = Strategy::kSnapshot;
+  p.total = d.entries;
+  p.total_bytes = d.size;
+  p.bytes = have;
+  p.done = static_cast<uint64_t>(static_cast<double>(d.entries) * have / d.size);
+  spdlog::info("{} offers a snapshot of {}: {} entries up to seq {}, {} bytes{}", snapshot_.peer_name, p.owner_name,
+               d.entries, d.max_seq.value(), d.size,
+               resume && have > 0 ? ", resuming at byte " + std::to_string(have) : "");
+  if (pull.download) CloseFd(pull.download->fd);
+  pull.download = std::move(d);
+  if (have == pull.download->size) return FinishDownload(pull.id);
+  wire::SnapshotRequest r;
+  r.set_owner(o.owner());
+  r.set_offset(have);
+  r.set_epoch(o.epoch());
+  r.set_sha256(o.sha256());
+  r.set_transfer_id(pull.id);
+  r.set_max_chunks(config_.credit_window);
+  Send(EncodeFrame(r));
+  return Status::Ok();
+}
+
+Status Session::OnSnapshotChunk(const Frame& f) {
+  ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::SnapshotChunk>(f));
+  auto it = pulls_.find(c.transfer_id());
+  if (it == pulls_.end() || !it->second.download)
+    return ProtocolError("SnapshotChunk for unknown transfer " + std::to_string(c.transfer_id()));
+  Pull& pull = it->second;
+  Download& d = *pull.download;
+  if (c.offset() != d.received)
+    return ProtocolError("SnapshotChunk at byte " + std::to_string(c.offset()) + ", expected " +
+                         std::to_string(d.received));
+  if (c.data().size() > d.size - d.received)
+    return Corruption("snapshot chunk runs past the offered size of " + std::to_string(d.size) + " bytes");
+  const char* p = c.data().data();
+  size_t left = c.data().size();
+  while (left > 0) {
+    ssize_t w = ::write(d.fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return IOError("cannot write " + d.part_path + ": " + std::strerror(errno));
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  d.received += c.data().size();
+  fetch_bytes_ += c.data().size();
+  TransferProgress& tp = progress_[pull.progress_index];
+  tp.bytes = d.received;
+  tp.done = static_cast<uint64_t>(static_cast<double>(d.entries) * d.received / d.size);
+  if (d.received == d.size) return FinishDownload(pull.id);
+  if (c.last()) return Corruption("snapshot ended at byte " + std::to_string(d.received) + " of " + std::to_string(d.size));
+  GrantCredit(pull.id, std::nullopt, tp);
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_.transfers = progress_;
+  return Status::Ok();
+}
+
+// The whole file is here: verify and import it in one transaction, then the
+// pull ends and ordinary deltas after its max seq follow.
+Status Session::FinishDownload(uint64_t pull_id) {
+  namespace fs = std::filesystem;
+  Pull& pull = pulls_.at(pull_id);
+  Download& d = *pull.download;
+  if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::strerror(errno));
+  CloseFd(d.fd);
+  TransferProgress& p = progress_[pull.progress_index];
+  auto imported = ImportSnapshot(*lib_, d.part_path, d.sha256_hex, peer_row_);
+  replica_->ForgetLocations();  // the owner's location rows were replaced
+  std::error_code ec;
+  fs::remove(d.part_path, ec);
+  fs::remove(d.offer_path, ec);
+  if (imported.ok() || imported.status().code() == Code::kAlreadyExists) {
+    uint64_t written = imported.ok() ? imported->rows_written : 0;
+    counters_.rows_applied += written;
+    counters_.snapshots_imported++;
+    p.done = p.total;
+    wire::Credit ack;  // tells the server what we now hold
+    ack.set_transfer_id(pull.id);
+    ack.mutable_ack()->set_owner(UuidToWire(pull.owner));
+    ack.mutable_ack()->set_epoch(d.epoch.value());
+    ack.mutable_ack()->set_seq(d.max_seq.value());
+    Send(EncodeFrame(ack));
+    spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s", p.owner_name,
+                 snapshot_.peer_name, written, d.max_seq.value(), d.size, Now() - p.started);
+  } else {
+    // Refused, nothing changed: take this owner's rows as batches instead.
+    snapshot_refused_.insert(pull.owner);
+    spdlog::warn("refused the snapshot of {} from {}: {}; pulling its rows instead", p.owner_name,
+                 snapshot_.peer_name, imported.status().message());
+  }
+  p.finished = Now();
+  host_.ReleasePull(pull.owner, this);
+  pulls_.erase(pull_id);
+  host_.OnSessionChanged(this);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.transfers = progress_;
+    snapshot_.counters = counters_;
+  }
   return EvaluatePulls();
 }
 

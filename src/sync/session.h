@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <variant>
@@ -46,6 +47,7 @@ struct TransferProgress {
   uint64_t total = 0;  // records in the transfer
   uint64_t done = 0;
   uint64_t bytes = 0;  // payload bytes moved so far
+  uint64_t total_bytes = 0;  // bytes of the whole transfer when known (snapshots), else 0
   double started = 0;  // steady-clock seconds
   double finished = 0; // 0 while running
   double Rate(double now) const;  // records per second
@@ -62,6 +64,8 @@ struct SessionCounters {
   uint64_t changes_received = 0;
   uint64_t notices_sent = 0;
   uint64_t notices_received = 0;
+  uint64_t snapshots_sent = 0;      // snapshot downloads served to the end
+  uint64_t snapshots_imported = 0;  // snapshots downloaded and imported
 };
 
 struct SessionSnapshot {
@@ -144,6 +148,17 @@ class Session {
   };
   using Item = std::variant<Frame, Advance, Poked, PathRequest, StreamClosed>;
 
+  // A snapshot download (receiver side): the offer's file goes to
+  // LIBRARY/snapshots/OWNER.part, the offer itself to OWNER.offer, so that a
+  // later offer of the same file resumes at the .part file's size.
+  struct Download {
+    std::string part_path, offer_path;
+    std::string sha256_hex;
+    uint64_t size = 0, received = 0, entries = 0;
+    Epoch epoch;
+    Seq max_seq;
+    int fd = -1;
+  };
   struct Pull {
     uint64_t id;
     Uuid owner;
@@ -151,6 +166,24 @@ class Session {
     bool folder_only = false;  // an on-demand path load: never moves the watermark
     size_t progress_index = 0;
     std::function<void(Status)> done;  // path loads only
+    std::optional<Download> download;  // after a SnapshotOffer
+  };
+  // A snapshot file streamed to the peer (server side), under its credit.
+  struct SnapServe {
+    uint64_t id;
+    Uuid owner;
+    int fd = -1;
+    uint64_t size = 0, offset = 0, entries = 0;
+    uint32_t credit = 0;
+    size_t progress_index = 0;
+  };
+  // A snapshot file this side serves (offered in this session, by SHA-256).
+  struct Offered {
+    std::string path;
+    std::string sha256_hex;
+    uint64_t size = 0, entries = 0;
+    Epoch epoch;
+    Seq max_seq;
   };
   struct Serve {
     uint64_t id;
@@ -187,6 +220,15 @@ class Session {
   Status OnPathRequest(PathRequest& r);
   Status ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch);
   Status OnError(const Frame& f);
+  Status OfferSnapshot(const Serve& s, const std::string& owner_name);
+  Status OnSnapshotOffer(const Frame& f);
+  Status OnSnapshotRequest(const Frame& f);
+  Status OnSnapshotChunk(const Frame& f);
+  Status PumpSnapshots(bool* did_work);
+  Status FinishDownload(uint64_t pull_id);
+  // The snapshot of `owner` this library serves now: a cached export in
+  // LIBRARY/snapshots when it is still current, else a new one.
+  Result<Offered> ServedSnapshot(DeviceRowId owner, const Uuid& uuid);
   Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
   void GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p);
   void FlushCredits();
@@ -233,6 +275,9 @@ class Session {
   std::map<uint64_t, Pull> pulls_;
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   std::map<uint64_t, Serve> serves_;
+  std::map<uint64_t, SnapServe> snap_serves_;
+  std::map<std::string, Offered> offered_;  // by sha256 hex
+  std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
   uint64_t next_id_ = 1;
   bool peer_done_ = false;
   bool sent_done_ = false;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -284,6 +285,100 @@ TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
       all += t.bytes;
     }
   EXPECT_GE(secs, static_cast<double>(all - first_page) / 40'000 * 0.9);
+}
+
+TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
+  SyncConfig cfg;
+  cfg.snapshot_threshold = 3000;  // "large" for this test
+  a_->svc = std::make_unique<SyncService>(a_->dir.path(), cfg);
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  auto rows = a_->Index(5000);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto snap = sb->Snapshot();
+  EXPECT_EQ(snap.counters.snapshots_imported, 1u);
+  EXPECT_EQ(snap.counters.batches_received, 0u);  // no rows streamed
+  EXPECT_EQ(snap.counters.rows_applied, 5000u + 1u);  // entries + the location
+  ASSERT_FALSE(snap.transfers.empty());
+  EXPECT_EQ(snap.transfers[0].strategy, Strategy::kSnapshot);
+  EXPECT_EQ(snap.transfers[0].done, snap.transfers[0].total);
+  EXPECT_GT(snap.transfers[0].total_bytes, 0u);
+  EXPECT_EQ(snap.transfers[0].bytes, snap.transfers[0].total_bytes);
+  // Current now: a rename goes as a StateChange, not another snapshot.
+  std::vector<EntryRecord> change{rows[7]};
+  change[0].name = "renamed.txt";
+  ASSERT_TRUE(a_->tm->CommitChanges(a_->location, change).ok());
+  ASSERT_TRUE(WaitFor([&] { return a_->DigestOf(a_->uuid) == b_->DigestOf(a_->uuid); }, 5s));
+  EXPECT_EQ(sb->Snapshot().counters.changes_received, 1u);
+  EXPECT_EQ(sb->Snapshot().counters.snapshots_imported, 1u);
+  // Nothing of the download is left behind.
+  EXPECT_FALSE(std::filesystem::exists(b_->dir.path() + "/snapshots/" + a_->uuid.ToString() + ".part"));
+}
+
+TEST_F(SyncTest, SnapshotDownloadResumesByByteOffsetAfterADisconnect) {
+  SyncConfig slow;
+  slow.forced = Strategy::kSnapshot;
+  slow.snapshot_chunk_bytes = 16 << 10;
+  slow.fetch_rate_limit = 400'000;  // bytes/s: the download takes a while
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), slow);
+  SyncConfig server;
+  server.snapshot_chunk_bytes = 16 << 10;
+  a_->svc = std::make_unique<SyncService>(a_->dir.path(), server);
+  a_->Index(20000);
+  StartBoth();
+  std::string part = b_->dir.path() + "/snapshots/" + a_->uuid.ToString() + ".part";
+  uint64_t size = 0;
+  {
+    auto [sa, sb] = Connect(*a_, *b_);
+    ASSERT_TRUE(WaitFor([&] {
+      auto t = sb->Snapshot().transfers;
+      return !t.empty() && t[0].bytes > 64u << 10;
+    }));
+    size = sb->Snapshot().transfers[0].total_bytes;
+    sb->Close(Status::Ok());  // mid-download
+    ASSERT_TRUE(WaitFor([&] { return sa->closed(); }));
+  }
+  ASSERT_TRUE(std::filesystem::exists(part));
+  uint64_t had = std::filesystem::file_size(part);
+  ASSERT_GT(had, 0u);
+  ASSERT_LT(had, size);
+  EXPECT_FALSE(b_->lib->GetWatermark(b_->lib->FindDeviceByUuid(a_->uuid)->id)->has_value())
+      << "nothing is imported before the whole file is verified";
+  SyncConfig fast;
+  fast.forced = Strategy::kSnapshot;
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), fast);
+  ASSERT_TRUE(b_->svc->Start().ok());
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  // Only the rest of the file moved the second time.
+  EXPECT_LT(sb->Snapshot().wire_received, size - had + (64u << 10));
+  EXPECT_EQ(sb->Snapshot().counters.snapshots_imported, 1u);
+  EXPECT_FALSE(std::filesystem::exists(part));
+}
+
+TEST_F(SyncTest, ChangesDuringASnapshotDownloadAreNotLost) {
+  SyncConfig slow;
+  slow.forced = Strategy::kSnapshot;
+  slow.fetch_rate_limit = 300'000;
+  slow.snapshot_chunk_bytes = 16 << 10;
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), slow);
+  a_->svc = std::make_unique<SyncService>(a_->dir.path(), slow);
+  auto rows = a_->Index(10000);
+  StartBoth();
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] {
+    auto t = sb->Snapshot().transfers;
+    return !t.empty() && t[0].bytes > 0;
+  }));
+  std::vector<EntryRecord> change{rows[3], rows[4]};
+  change[0].name = "renamed-during-download.txt";
+  change[1].deleted = true;
+  ASSERT_TRUE(a_->tm->CommitChanges(a_->location, change).ok());
+  ASSERT_TRUE(WaitFor([&] { return a_->DigestOf(a_->uuid) == b_->DigestOf(a_->uuid); }, 30s));
+  EXPECT_EQ(sb->Snapshot().counters.snapshots_imported, 1u);
 }
 
 TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {
