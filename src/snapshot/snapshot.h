@@ -69,7 +69,9 @@ Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::
 Result<SnapshotInfo> InspectSnapshot(const std::string& path);
 
 // Verifies the snapshot at `path` (its SHA-256 must equal `expected_sha256`
-// when given, hex, case-insensitive; InspectSnapshot always) and imports it
+// when given, hex, case-insensitive; then InspectSnapshot's checks, except
+// the row checksum, which a matching SHA-256 from the exporter implies) and
+// imports it
 // into `lib` in one transaction: the owner's device row is ensured, every
 // location and entry `lib` holds of that owner is replaced by the snapshot's,
 // the owner's watermark becomes (epoch, max_seq) with `source` (NULL when
