@@ -183,13 +183,16 @@ std::string Node::StatusJson() {
             {"rows_applied", s.counters.rows_applied}, {"rows_sent", s.counters.rows_sent},
             {"batches_sent", s.counters.batches_sent}, {"batches_received", s.counters.batches_received},
             {"changes_sent", s.counters.changes_sent}, {"changes_received", s.counters.changes_received},
-            {"notices_sent", s.counters.notices_sent}, {"notices_received", s.counters.notices_received}};
+            {"notices_sent", s.counters.notices_sent}, {"notices_received", s.counters.notices_received},
+            {"snapshots_sent", s.counters.snapshots_sent},
+            {"snapshots_imported", s.counters.snapshots_imported}};
     if (!s.close_reason.empty()) js["close_reason"] = s.close_reason;
     js["transfers"] = json::array();
     for (const auto& t : s.transfers) {
       js["transfers"].push_back({{"id", t.id}, {"direction", t.pulling ? "pull" : "serve"},
                                  {"owner", t.owner_name}, {"strategy", StrategyName(t.strategy)},
                                  {"done", t.done}, {"total", t.total}, {"bytes", t.bytes},
+                                 {"total_bytes", t.total_bytes},
                                  {"rate", t.Rate(now)}, {"eta_s", t.Eta(now)},
                                  {"state", t.finished > 0 ? "finished" : "running"}});
     }

@@ -868,6 +868,15 @@ Status Session::EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from) {
 
 Status Session::OnStateBatch(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto b, ParseMessage<wire::StateBatch>(f));
+  if (b.transfer_id() == 0 && b.model() == wire::MODEL_LOCATION) {
+    // A live push's locations (see OnAdvance): applied like a StateChange.
+    ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
+    ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
+    ES_ASSIGN_OR_RETURN(DeviceRowId row, OwnerRow(owner, ""));
+    ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
+    if (!wm || wm->epoch != Epoch(b.epoch())) return Status::Ok();  // stale: a pull will fix it
+    return replica_->Apply(row, wm->epoch, locs, {}, std::nullopt, peer_row_).status();
+  }
   auto it = pulls_.find(b.transfer_id());
   if (it == pulls_.end()) return ProtocolError("StateBatch for unknown transfer " + std::to_string(b.transfer_id()));
   Pull& pull = it->second;

@@ -115,13 +115,35 @@ Status SyncService::PollAdvances() {
   return Status::Ok();
 }
 
+Result<int64_t> SyncService::DataVersion() {
+  if (!data_version_) {
+    ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare("PRAGMA data_version"));
+    data_version_.emplace(std::move(st));
+  }
+  store::Stmt& st = *data_version_;
+  auto row = st.Step();
+  int64_t v = row.ok() && *row ? st.Int(0) : -1;
+  st.Reset();
+  if (!row.ok()) return row.status();
+  return v;
+}
+
+// Wakes every 10 ms, but reads the library only when it changed: SQLite's
+// data_version moves when another connection (a session, or another
+// process such as `entrysync rescan`) commits, so a change committed
+// anywhere reaches connected peers within about 10 ms. Also wakes at once
+// on this process's event bus, and polls at least every second.
 void SyncService::Tick() {
+  int64_t seen_version = -1;
+  auto last_poll = std::chrono::steady_clock::now();
   for (;;) {
     std::vector<std::shared_ptr<Session>> closed;  // destroyed outside the lock
+    bool woken;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_ || wake_; });
+      cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stop_ || wake_; });
       if (stop_) return;
+      woken = wake_;
       wake_ = false;
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         if ((*it)->closed()) {
@@ -133,6 +155,12 @@ void SyncService::Tick() {
       }
     }
     closed.clear();
+    auto version = DataVersion();
+    auto now = std::chrono::steady_clock::now();
+    bool changed = !version.ok() || *version != seen_version;
+    if (!woken && !changed && now - last_poll < std::chrono::seconds(1)) continue;
+    if (version.ok()) seen_version = *version;
+    last_poll = now;
     Status s = PollAdvances();
     if (!s.ok()) spdlog::warn("sync service: {}", s.message());
   }

@@ -51,6 +51,8 @@ class SyncService : public SessionHost {
  private:
   void Tick();
   Status PollAdvances();
+  // SQLite's PRAGMA data_version of the ticker's connection.
+  Result<int64_t> DataVersion();
 
   const std::string dir_;
   const SyncConfig config_;
@@ -63,6 +65,7 @@ class SyncService : public SessionHost {
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;  // ticker thread only
   std::optional<Uuid> pending_location_;             // from the bus
   std::unique_ptr<Library> lib_;                      // ticker thread only
+  std::optional<store::Stmt> data_version_;           // ticker thread only
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
   std::thread ticker_;
