@@ -30,6 +30,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -490,6 +491,18 @@ struct Options {
   uint64_t change_max = 100000;
   uint64_t seed = 1;
   bool quiet = false;
+  uint32_t latency_samples = 200;  // 0 = skip the latency run
+};
+
+// One changed file reaching a connected peer: latency of each sample.
+struct LatencyRun {
+  uint64_t entries = 0;
+  std::vector<double> ms;  // sorted
+  double Quantile(double q) const {
+    if (ms.empty()) return 0;
+    size_t i = std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())));
+    return ms[i];
+  }
 };
 
 const char* kGeneratedRoot = "/bench/synthetic";
@@ -627,6 +640,57 @@ BenchRun RunBulk(const Options& o, uint64_t n, RunDir& rd) {
   r.notice_bytes = NoticeFrameBytes(n);
   Verify(rd, a, b, n, &r);
   return r;
+}
+
+// latency: A's and B's daemons connected and current; this process renames
+// one file of A's (one CommitChanges on A's library, as `rescan` would) and
+// waits until B's watermark of A covers the new seq. Timed from just before
+// the commit to the moment the probe sees B's commit. Samples are spaced by
+// 20 ms so each one is a single change on an idle connection.
+LatencyRun RunLatency(const Options& o, uint64_t n, RunDir& rd) {
+  LatencyRun lr;
+  lr.entries = n;
+  uint16_t port = FreePort();
+  auto [a, b] = MakePair(rd, {}, port);
+  RunOk(rd, "generate-a", {"--library", a.dir.string(), "debug", "generate", "--entries", std::to_string(n),
+                           "--seed", std::to_string(o.seed)});
+  pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", "127.0.0.1:" + std::to_string(port)});
+  WaitFor("A to listen", 30, [&] { return PortOpen(port); }, server);
+  pid_t client = StartServe(rd, "serve-b", b.dir, {});
+  auto lib = Library::Open(a.dir.string());
+  if (!lib.ok()) Fail(lib.status().message());
+  auto locs = (*lib)->ListLocations((*lib)->local_device());
+  if (!locs.ok() || locs->empty()) Fail("A has no location");
+  auto me = (*lib)->LocalDevice();
+  if (!me.ok()) Fail(me.status().message());
+  WatermarkProbe probe(b.dir, a.uuid);
+  WaitFor("B to be current with A", 120, [&] { return probe.Seq() >= me->max_seq.value(); }, client);
+  std::vector<EntryRecord> files;
+  auto scan = (*lib)->ScanOwnerEntries((*lib)->local_device(), Seq(0), me->max_seq, 0, [&](EntryRecord&& e) {
+    if (e.kind == EntryKind::kFile && files.size() < o.latency_samples) files.push_back(std::move(e));
+    return files.size() < o.latency_samples;
+  });
+  if (!scan.ok() || files.empty()) Fail("no files to rename in A");
+  EventBus bus;
+  TransactionManager tm(**lib, bus);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::vector<EntryRecord> change{files[i]};
+    change[0].name = "renamed-" + std::to_string(i) + "-" + change[0].name;
+    auto t0 = Clock::now();
+    auto seq = tm.CommitChanges((*locs)[0], change);
+    if (!seq.ok()) Fail(seq.status().message());
+    auto deadline = t0 + std::chrono::seconds(10);
+    while (probe.Seq() < seq->value()) {
+      if (Clock::now() > deadline) Fail("a rename did not reach B within 10 s");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    lr.ms.push_back(Since(t0) * 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop(client);
+  Stop(server);
+  std::sort(lr.ms.begin(), lr.ms.end());
+  return lr;
 }
 
 // ---- output ----
@@ -776,6 +840,7 @@ Status RunBench(Options o) {
   std::sort(o.entries.begin(), o.entries.end());
   std::vector<BenchRun> runs;
   std::map<uint64_t, double> floors;
+  std::optional<LatencyRun> latency;
   auto log = [&](const std::string& s) {
     if (!o.quiet) std::fprintf(stderr, "bench: %s\n", s.c_str());
   };
@@ -834,16 +899,36 @@ Status RunBench(Options o) {
       }
       if (!o.keep) fs::remove_all(tmpl, ec);
     }
+    if (o.latency_samples > 0) {
+      uint64_t n = o.entries.front();
+      RunDir rd{work / ("latency-" + std::to_string(n))};
+      fs::remove_all(rd.dir, ec);
+      fs::create_directories(rd.dir / "logs");
+      log("latency: " + std::to_string(o.latency_samples) + " single renames on a library of " + Thousands(n) +
+          " entries ...");
+      latency = RunLatency(o, n, rd);
+      if (!o.keep) fs::remove_all(rd.dir, ec);
+    }
   } catch (const std::exception& e) {
     return Aborted(std::string("bench: ") + e.what() + " (logs and libraries under " + work.string() + ")");
   }
   std::string table = Table(runs, floors);
   std::printf("%s\n%s", table.c_str(), SeedTable(runs).c_str());
+  if (latency) {
+    std::printf("\nOne changed file reaching a connected peer (%zu renames, library of %s entries): "
+                "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+                latency->ms.size(), Thousands(latency->entries).c_str(), latency->Quantile(0.5),
+                latency->Quantile(0.99), latency->ms.back());
+  }
   std::fflush(stdout);
   if (!o.json_file.empty()) {
     json doc{{"runs", json::array()}};
     for (const auto& r : runs) doc["runs"].push_back(ToJson(r));
     for (const auto& [n, f] : floors) doc["floor"].push_back({{"entries", n}, {"floor_s", f}});
+    if (latency)
+      doc["latency"] = {{"entries", latency->entries}, {"samples", latency->ms.size()},
+                        {"p50_ms", latency->Quantile(0.5)}, {"p99_ms", latency->Quantile(0.99)},
+                        {"max_ms", latency->ms.back()}};
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     doc["machine"] = {{"cores", std::thread::hardware_concurrency()}, {"host", host}};
@@ -877,6 +962,8 @@ std::vector<Command> AddBench(CLI::App& app, Globals& g) {
                   "Above this many entries, individual StateChange is estimated from the largest measured run");
   sub->add_option("--seed", o->seed, "Synthetic tree seed");
   sub->add_flag("--quiet", o->quiet, "No progress lines on stderr");
+  sub->add_option("--latency", o->latency_samples,
+                  "Single renames timed from A's commit to B's (0 = skip), on the smallest library");
   out.push_back({sub, [o, entries, strategies]() -> Status {
                    Options opt = *o;
                    try {
