@@ -20,6 +20,10 @@ Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch,
     return PermissionDenied("refusing rows that claim to be this device's own");
   Transaction txn(lib_->db());
   ES_RETURN_IF_ERROR(txn.Begin());
+  // Another connection (a session resetting the owner, a snapshot import)
+  // may have renumbered location rows since the last call: look them up
+  // afresh, once per location per call.
+  writer_.ForgetLocations();
   ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(owner));
   if (wm && wm->epoch != epoch)
     return InvalidArgument("rows of epoch " + std::to_string(epoch.value()) +

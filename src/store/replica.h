@@ -38,9 +38,6 @@ class Replica {
   // owner's index was reset and will be resent from zero. One transaction.
   Status ResetOwner(DeviceRowId owner, Epoch epoch);
 
-  // Location rows were replaced by someone else on this connection (a
-  // snapshot import): drop what the writer cached of them.
-  void ForgetLocations() { writer_.ForgetLocations(); }
 
  private:
   explicit Replica(Library& lib, EntryWriter w) : lib_(&lib), writer_(std::move(w)) {}

@@ -1340,7 +1340,6 @@ Status Session::FinishDownload(uint64_t pull_id) {
   CloseFd(d.fd);
   TransferProgress& p = progress_[pull.progress_index];
   auto imported = ImportSnapshot(*lib_, d.part_path, d.sha256_hex, peer_row_);
-  replica_->ForgetLocations();  // the owner's location rows were replaced
   std::error_code ec;
   fs::remove(d.part_path, ec);
   fs::remove(d.offer_path, ec);

@@ -18,7 +18,10 @@ import es
 
 
 class KillMidStream(es.EsTestCase):
+    """The StateBatch stream (B forces batch: a new peer of an owner this large
+    would otherwise get a snapshot, whose kill tests are in test_strategies.py)."""
     N = 300_000
+    PULL = ("--strategy", "batch")
 
     def setUp(self):
         super().setUp()
@@ -94,7 +97,7 @@ class KillMidStream(es.EsTestCase):
     def test_kill_sender(self):
         a, b = self.a, self.b
         t0 = time.monotonic()
-        b.serve()
+        b.serve(*self.PULL)
         a.serve()
         self.wait_partial()
         a.kill9()
@@ -110,14 +113,14 @@ class KillMidStream(es.EsTestCase):
         a, b = self.a, self.b
         t0 = time.monotonic()
         a.serve()
-        b.serve()
+        b.serve(*self.PULL)
         self.wait_partial()
         b.kill9()
         t_kill = time.monotonic() - t0
         at_kill = (b.owner_entries("alpha"), b.watermark("alpha"))
         self.assertLess(at_kill[0], self.total)
         a.assert_alive()
-        b.serve()
+        b.serve(*self.PULL)
         self.converge_and_check("receiver", t_kill, at_kill)
         a.assert_alive()
 
