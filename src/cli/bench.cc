@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -449,6 +450,7 @@ struct BenchRun {
   bool estimated = false;
   std::string estimated_from;
   double commit_s = -1;       // bulk: A's bulk commit (generation excluded)
+  double prepare_s = -1;      // snapshot: A's background export, before B asked
   double until_current_s = -1;  // bulk: commit + notice + fetch
   uint64_t notice_bytes = 0;  // bulk: one BulkIndexComplete frame
   uint64_t rows_applied = 0;
@@ -475,6 +477,7 @@ json ToJson(const BenchRun& r) {
   if (r.estimated) j["estimated_from"] = r.estimated_from;
   if (!r.digest.empty()) j["digest"] = r.digest;
   if (r.commit_s >= 0) j["commit_s"] = r.commit_s;
+  if (r.prepare_s >= 0) j["prepare_s"] = r.prepare_s;
   if (r.until_current_s >= 0) j["commit_to_current_s"] = r.until_current_s;
   if (r.notice_bytes) j["notice_bytes"] = r.notice_bytes;
   if (!r.estimated) j["rows_applied"] = r.rows_applied;
@@ -526,10 +529,11 @@ std::pair<Device, Device> MakePair(RunDir& rd, const fs::path& a_template, uint1
 }
 
 pid_t StartServe(RunDir& rd, const std::string& label, const fs::path& lib, const std::vector<std::string>& extra,
-                 std::vector<std::string> args = {}) {
+                 std::vector<std::string> args = {}, fs::path* log = nullptr) {
   for (std::string a : {SelfExe(), std::string("--library"), lib.string(), std::string("serve")}) args.push_back(a);
   args.insert(args.end(), extra.begin(), extra.end());
   auto [out, err] = rd.Logs(label);
+  if (log) *log = err;  // the daemon logs on stderr
   return Spawn(args, out, err);
 }
 
@@ -550,9 +554,22 @@ BenchRun RunPull(const Options& o, const std::string& strategy, uint64_t n, cons
   r.entries = n;
   uint16_t port = FreePort();
   auto [a, b] = MakePair(rd, a_template, port);
+  fs::path a_log;
   pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", "127.0.0.1:" + std::to_string(port)},
-                            Wrapper("ENTRYSYNC_BENCH_WRAP_SENDER"));
+                            Wrapper("ENTRYSYNC_BENCH_WRAP_SENDER"), &a_log);
   WaitFor("A to listen on port " + std::to_string(port), 120, [&] { return PortOpen(port); }, server);
+  if (strategy == "snapshot") {
+    // A new device joins an owner whose daemon has been up: its index is
+    // settled and its snapshot prepared (export timed apart, prepare_s).
+    std::smatch m;
+    static const std::regex kPrepared(R"(prepared a snapshot of .* in ([0-9.]+)s)");
+    WaitFor("A to prepare its snapshot", 600, [&] {
+      std::string text = ReadFile(a_log);
+      if (!std::regex_search(text, m, kPrepared)) return false;
+      r.prepare_s = std::stod(m[1]);
+      return true;
+    }, server);
+  }
   double sender_cpu0 = CpuSeconds(server);
   Exit x;
   std::string out = RunOk(rd, "sync-b",
@@ -730,6 +747,7 @@ std::string Table(const std::vector<BenchRun>& runs, const std::map<uint64_t, do
   for (const auto& r : runs) {
     std::string name = LongName(r.strategy);
     if (r.estimated) name += " (**estimated** from " + r.estimated_from + ")";
+    if (r.prepare_s >= 0) name += " (A's export prepared beforehand: " + Seconds(r.prepare_s) + " s)";
     t += "| " + name + " | " + Thousands(r.entries) + " | " + Seconds(r.wall_s) + " | " +
          (r.floor_s > 0 ? Fmt("%.2f", r.wall_s / r.floor_s) : "-") + " | " +
          Thousands(static_cast<uint64_t>(r.records_per_s())) + " | " + MB(r.wire_bytes()) + " | " +
@@ -757,6 +775,7 @@ std::string SeedTable(const std::vector<BenchRun>& runs) {
         m = std::to_string(r.notice_bytes) + " B notice (frame) / async; fetch " + MB(r.wire_bytes()) + " MB in " +
             Seconds(r.wall_s) + " s after the commit";
       if (r.estimated) m += " (estimated from " + r.estimated_from + ")";
+      if (r.prepare_s >= 0) m += " (+ " + Seconds(r.prepare_s) + " s export, done before the peer asked)";
       t += std::string("| ") + LongName(s) + " | " + seed[s] + " | " + m + " |\n";
     }
   }

@@ -44,6 +44,12 @@ struct SyncConfig {
   uint64_t bulk_threshold = 100000;
   // Background fetches (strategy bulk) ask for pages of this many rows.
   uint32_t bulk_page_records = 50000;
+  // A cached snapshot export still serves new peers while the owner moved on
+  // by at most this many seqs (they pull the rest as deltas).
+  uint64_t snapshot_max_lag = 10000;
+  // Export this device's own index in the background once it is large and
+  // settled, so a new peer's snapshot is ready when it asks.
+  bool prepare_snapshots = true;
   // Bytes per SnapshotChunk; chunks take credit like batches do.
   uint32_t snapshot_chunk_bytes = 1 << 20;
   // Bytes per second a pull may take (0 = no limit): the receiver holds back

@@ -35,12 +35,6 @@ int64_t SteadyMs() { return static_cast<int64_t>(SteadyNow() * 1000); }
 // Largest snapshot a receiver accepts an offer of.
 constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 40;
 
-// Exports of one process never race for the same cache file.
-std::mutex& ExportMutex() {
-  static std::mutex mu;
-  return mu;
-}
-
 std::string SnapshotDir(const std::string& library_dir) { return library_dir + "/snapshots"; }
 
 // Writes `text` to `path` atomically (temp file, rename).
@@ -1048,54 +1042,10 @@ Status Session::OnBulkNotice(const Frame& f) {
 
 namespace entrysync {
 
-Result<Session::Offered> Session::ServedSnapshot(DeviceRowId owner, const Uuid& uuid) {
-  namespace fs = std::filesystem;
-  std::string dir = SnapshotDir(host_.library_dir());
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return IOError("cannot create " + dir + ": " + ec.message());
-  ES_ASSIGN_OR_RETURN(auto served, Servable(owner));
-  std::string prefix = "serve-" + uuid.ToString() + "-";
-  auto name_of = [&](Epoch e, Seq s) {
-    return dir + "/" + prefix + HexEncode(&e, sizeof e) + "-" + std::to_string(s.value()) + ".db";
-  };
-  // A cached export is named by (epoch, max seq), with its sha256, size and
-  // entry count in NAME.info: reused while the owner has not moved on, so a
-  // receiver's interrupted download resumes against the very same bytes.
-  auto cached = [&](const std::string& path) -> std::optional<Offered> {
-    std::istringstream in(ReadSmallFile(path + ".info"));
-    Offered o;
-    o.path = path;
-    if (!(in >> o.sha256_hex >> o.size >> o.entries) || o.sha256_hex.size() != 64) return std::nullopt;
-    if (!fs::exists(path, ec) || fs::file_size(path, ec) != o.size) return std::nullopt;
-    return o;
-  };
-  std::lock_guard<std::mutex> lock(ExportMutex());
-  std::string path = name_of(served.first, served.second);
-  if (auto o = cached(path)) {
-    o->epoch = served.first;
-    o->max_seq = served.second;
-    return *o;
-  }
-  std::string fresh = dir + "/" + prefix + "new.db";
-  ES_ASSIGN_OR_RETURN(SnapshotInfo info, ExportSnapshot(*lib_, owner, fresh));
-  path = name_of(info.epoch, info.max_seq);
-  // Older exports of this owner are dropped (a stream still reading one
-  // keeps its open descriptor).
-  for (const auto& f : fs::directory_iterator(dir, ec)) {
-    std::string n = f.path().filename().string();
-    if (n.rfind(prefix, 0) == 0 && f.path().string() != fresh) fs::remove(f.path(), ec);
-  }
-  fs::rename(fresh, path, ec);
-  if (ec) return IOError("cannot rename " + fresh + ": " + ec.message());
-  ES_RETURN_IF_ERROR(WriteSmallFile(
-      path + ".info", info.sha256 + " " + std::to_string(info.size_bytes) + " " + std::to_string(info.entries) + "\n"));
-  return Offered{path, info.sha256, info.size_bytes, info.entries, info.epoch, info.max_seq};
-}
-
 Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
-  double t0 = Now();
-  auto o = ServedSnapshot(s.owner_row, s.owner);
+  auto found = FindOrExportSnapshot(*lib_, host_.library_dir(), s.owner_row, s.owner, s.epoch, s.upto,
+                                    config_.snapshot_max_lag, /*export_if_missing=*/true);
+  Result<ServedSnapshot> o = found.ok() ? Result<ServedSnapshot>(**found) : Result<ServedSnapshot>(found.status());
   if (!o.ok()) {
     // The request fails; the peer may ask again for rows instead.
     spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, snapshot_.peer_name, o.status().message());
@@ -1118,8 +1068,10 @@ Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
   offer.set_transfer_id(s.id);
   offer.set_entry_count(o->entries);
   Send(EncodeFrame(offer));
-  spdlog::info("offering a snapshot of {} to {}: {} entries up to seq {}, {} bytes (ready in {:.2f}s; {})", owner_name,
-               snapshot_.peer_name, o->entries, o->max_seq.value(), o->size, Now() - t0,
+  spdlog::info("offering a snapshot of {} to {}: {} entries up to seq {}, {} bytes ({}; {})", owner_name,
+               snapshot_.peer_name, o->entries, o->max_seq.value(), o->size,
+               o->export_seconds > 0 ? fmt::format("exported in {:.2f}s", o->export_seconds)
+                                     : std::string("prepared earlier"),
                config_.forced == Strategy::kSnapshot ? "forced here"
                                                      : "the peer holds nothing of it and it has at least " +
                                                            std::to_string(config_.snapshot_threshold) + " rows, or the peer forced it");
@@ -1139,7 +1091,7 @@ Status Session::OnSnapshotRequest(const Frame& f) {
   };
   auto it = offered_.find(HexEncode(r.sha256().data(), r.sha256().size()));
   if (r.sha256().size() != 32 || it == offered_.end()) return fail("no such snapshot offered in this session");
-  const Offered& o = it->second;
+  const ServedSnapshot& o = it->second;
   if (r.offset() > o.size) return fail("snapshot offset " + std::to_string(r.offset()) + " is past its end");
   int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail("snapshot file is gone: " + std::string(std::strerror(errno)));

@@ -31,6 +31,7 @@
 #include "proto/frame.h"
 #include "store/library.h"
 #include "store/replica.h"
+#include "sync/snapshot_cache.h"
 #include "sync/config.h"
 
 namespace entrysync {
@@ -177,14 +178,7 @@ class Session {
     uint32_t credit = 0;
     size_t progress_index = 0;
   };
-  // A snapshot file this side serves (offered in this session, by SHA-256).
-  struct Offered {
-    std::string path;
-    std::string sha256_hex;
-    uint64_t size = 0, entries = 0;
-    Epoch epoch;
-    Seq max_seq;
-  };
+
   struct Serve {
     uint64_t id;
     Uuid owner;
@@ -226,9 +220,7 @@ class Session {
   Status OnSnapshotChunk(const Frame& f);
   Status PumpSnapshots(bool* did_work);
   Status FinishDownload(uint64_t pull_id);
-  // The snapshot of `owner` this library serves now: a cached export in
-  // LIBRARY/snapshots when it is still current, else a new one.
-  Result<Offered> ServedSnapshot(DeviceRowId owner, const Uuid& uuid);
+
   Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
   void GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p);
   void FlushCredits();
@@ -276,7 +268,7 @@ class Session {
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   std::map<uint64_t, Serve> serves_;
   std::map<uint64_t, SnapServe> snap_serves_;
-  std::map<std::string, Offered> offered_;  // by sha256 hex
+  std::map<std::string, ServedSnapshot> offered_;  // offered in this session, by sha256 hex
   std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
   uint64_t next_id_ = 1;
   bool peer_done_ = false;

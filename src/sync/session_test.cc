@@ -317,6 +317,33 @@ TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
   EXPECT_FALSE(std::filesystem::exists(b_->dir.path() + "/snapshots/" + a_->uuid.ToString() + ".part"));
 }
 
+TEST_F(SyncTest, APreparedSnapshotServesNewPeersThenDeltasFollow) {
+  SyncConfig cfg;
+  cfg.snapshot_threshold = 3000;
+  a_->svc = std::make_unique<SyncService>(a_->dir.path(), cfg);
+  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  auto rows = a_->Index(5000);
+  StartBoth();
+  // A exports its settled index in the background, before anyone asks.
+  auto cached = [&] {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(a_->dir.path() + "/snapshots", ec))
+      if (f.path().extension() == ".info") return true;
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(cached, 10s));
+  // A moves on a little: the prepared export still serves, the rest follows as rows.
+  std::vector<EntryRecord> change{rows[1], rows[2], rows[3]};
+  for (auto& r : change) r.name += ".moved";
+  ASSERT_TRUE(a_->tm->CommitChanges(a_->location, change).ok());
+  auto [sa, sb] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  auto snap = sb->Snapshot();
+  EXPECT_EQ(snap.counters.snapshots_imported, 1u);
+  EXPECT_EQ(snap.counters.changes_received, 3u);  // the delta after the export's max seq
+}
+
 TEST_F(SyncTest, SnapshotDownloadResumesByByteOffsetAfterADisconnect) {
   SyncConfig slow;
   slow.forced = Strategy::kSnapshot;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sync/snapshot_cache.h"
+
 namespace entrysync {
 
 SyncService::SyncService(std::string library_dir, SyncConfig config)
@@ -14,6 +16,13 @@ Status SyncService::Start() {
   // What we already hold is announced by each session's Hello.
   ES_RETURN_IF_ERROR(PollAdvances());
   ticker_ = std::thread([this] { Tick(); });
+  if (config_.prepare_snapshots) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      prepare_due_ = true;  // look at the index as it is at start
+    }
+    preparer_ = std::thread([this] { PrepareLoop(); });
+  }
   return Status::Ok();
 }
 
@@ -36,6 +45,7 @@ void SyncService::Stop() {
   cv_.notify_all();
   if (bus_) bus_->Unsubscribe(sub_);
   if (ticker_.joinable()) ticker_.join();
+  if (preparer_.joinable()) preparer_.join();
   std::vector<std::shared_ptr<Session>> sessions;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -108,6 +118,12 @@ Status SyncService::PollAdvances() {
     bool first = it == announced_.end();
     if (!first && it->second == now) continue;
     announced_[d.uuid] = now;
+    if (d.is_local && !first) {
+      std::lock_guard<std::mutex> lock(mu_);
+      local_changed_at_ = std::chrono::steady_clock::now();
+      prepare_due_ = true;
+      cv_.notify_all();
+    }
     if (first) continue;  // sessions' Hellos carry the starting point
     for (auto& s : Sessions())
       if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, d.is_local ? location : std::nullopt);
@@ -163,6 +179,36 @@ void SyncService::Tick() {
     last_poll = now;
     Status s = PollAdvances();
     if (!s.ok()) spdlog::warn("sync service: {}", s.message());
+  }
+}
+
+void SyncService::PrepareLoop() {
+  std::unique_ptr<Library> lib;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Wait until asked, then until the index settled for a second.
+      cv_.wait(lock, [this] { return stop_ || prepare_due_; });
+      while (!stop_ && std::chrono::steady_clock::now() - local_changed_at_ < std::chrono::seconds(1))
+        cv_.wait_until(lock, local_changed_at_ + std::chrono::seconds(1));
+      if (stop_) return;
+      prepare_due_ = false;
+    }
+    Status s = [&]() -> Status {
+      if (!lib) {
+        ES_ASSIGN_OR_RETURN(lib, Library::Open(dir_));
+      }
+      ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
+      ES_ASSIGN_OR_RETURN(uint64_t rows, lib->CountEntries(me.id, /*include_deleted=*/true));
+      if (rows < config_.snapshot_threshold) return Status::Ok();
+      ES_ASSIGN_OR_RETURN(auto snap, FindOrExportSnapshot(*lib, dir_, me.id, me.uuid, me.epoch, me.max_seq,
+                                                          config_.snapshot_max_lag, /*export_if_missing=*/true));
+      if (snap && snap->export_seconds > 0)
+        spdlog::info("prepared a snapshot of {} for new peers: {} entries up to seq {}, {} bytes in {:.2f}s",
+                     me.name, snap->entries, snap->max_seq.value(), snap->size, snap->export_seconds);
+      return Status::Ok();
+    }();
+    if (!s.ok()) spdlog::warn("preparing a snapshot: {}", s.message());
   }
 }
 

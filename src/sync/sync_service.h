@@ -1,15 +1,21 @@
 // SyncService: runs the sessions of one node and tells them what changed.
 //
-// It polls the library (a cheap query every `poll_interval`) for owners
+// It polls the library (SQLite's data_version every 10 ms) for owners
 // whose rows advanced: this device's own commits, made by this process or by
 // another one (`entrysync rescan` while the daemon runs), and rows of other
 // owners that a session just pulled (so they flow on to a third device).
 // An attached EventBus wakes it at once and names a bulk commit's location.
 //
+// With config.prepare_snapshots it also keeps a snapshot of this device's
+// own index ready for new peers (sync/snapshot_cache.h): once the index
+// holds at least snapshot_threshold rows and has not changed for a second,
+// a background thread exports it unless a cached export is recent enough.
+//
 // Thread safety: every public method is thread-safe. Sessions run on their
 // own threads; the service's ticker thread only posts to them.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -50,6 +56,7 @@ class SyncService : public SessionHost {
 
  private:
   void Tick();
+  void PrepareLoop();
   Status PollAdvances();
   // SQLite's PRAGMA data_version of the ticker's connection.
   Result<int64_t> DataVersion();
@@ -69,6 +76,11 @@ class SyncService : public SessionHost {
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
   std::thread ticker_;
+  std::thread preparer_;
+  // When this device's own index last advanced (steady clock), and whether
+  // the preparer should look at it; guarded by mu_.
+  std::chrono::steady_clock::time_point local_changed_at_{};
+  bool prepare_due_ = false;
 };
 
 }  // namespace entrysync
