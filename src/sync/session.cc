@@ -768,6 +768,11 @@ Status Session::PumpOne(Serve& s, bool* did_work) {
     peer_holds_[s.owner] = {s.epoch, s.upto, p.owner_name};
     spdlog::info("served {} rows of {} to {} in {:.2f}s", p.done, p.owner_name, snapshot_.peer_name,
                  p.finished - p.started);
+    // Changes committed while this transfer ran were not announced (OnAdvance
+    // leaves an owner with a running transfer alone): announce them now,
+    // once this serve is gone.
+    ES_ASSIGN_OR_RETURN(auto now, Servable(s.owner_row));
+    if (now.first == s.epoch && now.second > s.upto) Post(Advance{s.owner, s.epoch, now.second, std::nullopt});
   }
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.transfers = progress_;
