@@ -555,8 +555,10 @@ BenchRun RunPull(const Options& o, const std::string& strategy, uint64_t n, cons
   uint16_t port = FreePort();
   auto [a, b] = MakePair(rd, a_template, port);
   fs::path a_log;
-  pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", "127.0.0.1:" + std::to_string(port)},
-                            Wrapper("ENTRYSYNC_BENCH_WRAP_SENDER"), &a_log);
+  std::vector<std::string> serve_args{"--listen", "127.0.0.1:" + std::to_string(port)};
+  // A prepares its snapshot whatever N (the default threshold is 100,000).
+  if (strategy == "snapshot") serve_args.insert(serve_args.end(), {"--snapshot-threshold", "1"});
+  pid_t server = StartServe(rd, "serve-a", a.dir, serve_args, Wrapper("ENTRYSYNC_BENCH_WRAP_SENDER"), &a_log);
   WaitFor("A to listen on port " + std::to_string(port), 120, [&] { return PortOpen(port); }, server);
   if (strategy == "snapshot") {
     // A new device joins an owner whose daemon has been up: its index is
