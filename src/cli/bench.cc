@@ -30,6 +30,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -37,8 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "../../bench/synthetic_tree.h"
 #include "base/event_bus.h"
@@ -326,8 +325,7 @@ class WatermarkProbe {
     if (!uuid) Fail("bad uuid " + owner_uuid);
     owner_ = *uuid;
     std::string path = (lib_dir / Library::kDbFile).string();
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
-      Fail("open " + path);
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) Fail("open " + path);
     sqlite3_busy_timeout(db_, 1000);
     if (sqlite3_prepare_v2(db_,
                            "SELECT w.seq FROM watermark w JOIN device d ON d.id = w.owner WHERE d.uuid = ?",
@@ -391,18 +389,21 @@ double FloorSeconds(const fs::path& file, const std::vector<EntryRecord>& rows) 
                       nullptr) != SQLITE_OK)
     Fail("open " + file.string());
   std::unique_ptr<sqlite3, int (*)(sqlite3*)> guard(db, sqlite3_close);
-  Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
-           " PRAGMA temp_store=MEMORY;");
+  Exec(db,
+       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+       " PRAGMA temp_store=MEMORY;");
   Exec(db, InitSchema());
   Exec(db,
        "INSERT INTO device(id, uuid, name, is_local, trusted) VALUES(1, zeroblob(16), 'bench', 1, 1);"
-       "INSERT INTO location(id, uuid, owner, root_path, name, seq) VALUES(1, randomblob(16), 1, '/x', 'x', 1);");
+       "INSERT INTO location(id, uuid, owner, root_path, name, seq) VALUES(1, randomblob(16), 1, '/x', 'x', "
+       "1);");
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db,
-                         "INSERT INTO entry(uuid, owner, location, parent, name, extension, kind, size, inode,"
-                         " created_ns, modified_ns, accessed_ns, content_hash, seq, deleted)"
-                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         -1, &st, nullptr) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db,
+          "INSERT INTO entry(uuid, owner, location, parent, name, extension, kind, size, inode,"
+          " created_ns, modified_ns, accessed_ns, content_hash, seq, deleted)"
+          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          -1, &st, nullptr) != SQLITE_OK)
     Fail(std::string("prepare: ") + sqlite3_errmsg(db));
   std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st_guard(st, sqlite3_finalize);
   sync();
@@ -414,8 +415,10 @@ double FloorSeconds(const fs::path& file, const std::vector<EntryRecord>& rows) 
     sqlite3_bind_blob(st, 1, r.uuid.bytes.data(), 16, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, 1);
     sqlite3_bind_int64(st, 3, 1);
-    if (r.parent.is_nil()) sqlite3_bind_null(st, 4);
-    else sqlite3_bind_blob(st, 4, r.parent.bytes.data(), 16, SQLITE_STATIC);
+    if (r.parent.is_nil())
+      sqlite3_bind_null(st, 4);
+    else
+      sqlite3_bind_blob(st, 4, r.parent.bytes.data(), 16, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, r.name.data(), static_cast<int>(r.name.size()), SQLITE_STATIC);
     sqlite3_bind_text(st, 6, r.extension.data(), static_cast<int>(r.extension.size()), SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, static_cast<int64_t>(r.kind));
@@ -449,10 +452,10 @@ struct BenchRun {
   double floor_s = 0;
   bool estimated = false;
   std::string estimated_from;
-  double commit_s = -1;       // bulk: A's bulk commit (generation excluded)
-  double prepare_s = -1;      // snapshot: A's background export, before B asked
+  double commit_s = -1;         // bulk: A's bulk commit (generation excluded)
+  double prepare_s = -1;        // snapshot: A's background export, before B asked
   double until_current_s = -1;  // bulk: commit + notice + fetch
-  uint64_t notice_bytes = 0;  // bulk: one BulkIndexComplete frame
+  uint64_t notice_bytes = 0;    // bulk: one BulkIndexComplete frame
   uint64_t rows_applied = 0;
   double sender_cpu_s = -1, receiver_cpu_s = -1;  // user + sys
   std::string digest;
@@ -523,14 +526,17 @@ std::pair<Device, Device> MakePair(RunDir& rd, const fs::path& a_template, uint1
   RunOk(rd, "init-b", {"--library", b.string(), "init", "--name", "beta", "--join", da.library_id});
   Device db = Identify(rd, b);
   RunOk(rd, "pair-a", {"--library", a.string(), "peer", "add", "--name", "beta", "--id", db.device_id});
-  RunOk(rd, "pair-b", {"--library", b.string(), "peer", "add", "--name", "alpha", "--id", da.device_id,
-                       "--addr", "127.0.0.1:" + std::to_string(port_a)});
+  RunOk(rd, "pair-b",
+        {"--library", b.string(), "peer", "add", "--name", "alpha", "--id", da.device_id, "--addr",
+         "127.0.0.1:" + std::to_string(port_a)});
   return {da, db};
 }
 
-pid_t StartServe(RunDir& rd, const std::string& label, const fs::path& lib, const std::vector<std::string>& extra,
-                 std::vector<std::string> args = {}, fs::path* log = nullptr) {
-  for (std::string a : {SelfExe(), std::string("--library"), lib.string(), std::string("serve")}) args.push_back(a);
+pid_t StartServe(RunDir& rd, const std::string& label, const fs::path& lib,
+                 const std::vector<std::string>& extra, std::vector<std::string> args = {},
+                 fs::path* log = nullptr) {
+  for (std::string a : {SelfExe(), std::string("--library"), lib.string(), std::string("serve")})
+    args.push_back(a);
   args.insert(args.end(), extra.begin(), extra.end());
   auto [out, err] = rd.Logs(label);
   if (log) *log = err;  // the daemon logs on stderr
@@ -559,18 +565,22 @@ BenchRun RunPull(const Options& o, const std::string& strategy, uint64_t n, cons
   // A prepares its snapshot whatever N (the default threshold is 100,000).
   if (strategy == "snapshot") serve_args.insert(serve_args.end(), {"--snapshot-threshold", "1"});
   pid_t server = StartServe(rd, "serve-a", a.dir, serve_args, Wrapper("ENTRYSYNC_BENCH_WRAP_SENDER"), &a_log);
-  WaitFor("A to listen on port " + std::to_string(port), 120, [&] { return PortOpen(port); }, server);
+  WaitFor(
+      "A to listen on port " + std::to_string(port), 120, [&] { return PortOpen(port); }, server);
   if (strategy == "snapshot") {
     // A new device joins an owner whose daemon has been up: its index is
     // settled and its snapshot prepared (export timed apart, prepare_s).
     std::smatch m;
     static const std::regex kPrepared(R"(prepared a snapshot of .* in ([0-9.]+)s)");
-    WaitFor("A to prepare its snapshot", 600, [&] {
-      std::string text = ReadFile(a_log);
-      if (!std::regex_search(text, m, kPrepared)) return false;
-      r.prepare_s = std::stod(m[1]);
-      return true;
-    }, server);
+    WaitFor(
+        "A to prepare its snapshot", 600,
+        [&] {
+          std::string text = ReadFile(a_log);
+          if (!std::regex_search(text, m, kPrepared)) return false;
+          r.prepare_s = std::stod(m[1]);
+          return true;
+        },
+        server);
   }
   double sender_cpu0 = CpuSeconds(server);
   Exit x;
@@ -616,35 +626,43 @@ BenchRun RunBulk(const Options& o, uint64_t n, RunDir& rd) {
   uint16_t port = FreePort();
   auto [a, b] = MakePair(rd, {}, port);
   pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", "127.0.0.1:" + std::to_string(port)});
-  WaitFor("A to listen", 30, [&] { return PortOpen(port); }, server);
+  WaitFor(
+      "A to listen", 30, [&] { return PortOpen(port); }, server);
   pid_t client = StartServe(rd, "serve-b", b.dir, {"--strategy", "bulk"});
-  WaitFor("B to connect to A and be current", 60, [&] {
-    json st = ReadStatus(b.dir);
-    if (st.is_null() || !st.contains("sessions")) return false;
-    for (const auto& s : st["sessions"])
-      if (s.value("state", "") == "current") return true;
-    return false;
-  }, client);
+  WaitFor(
+      "B to connect to A and be current", 60,
+      [&] {
+        json st = ReadStatus(b.dir);
+        if (st.is_null() || !st.contains("sessions")) return false;
+        for (const auto& s : st["sessions"])
+          if (s.value("state", "") == "current") return true;
+        return false;
+      },
+      client);
   WatermarkProbe probe(b.dir, a.uuid);
   Exit gx;
   auto t_commit = Clock::now();
   json gen = LastJson(RunOk(rd, "generate-a",
-                               {"--library", a.dir.string(), "debug", "generate", "--entries",
-                                std::to_string(n), "--seed", std::to_string(o.seed)},
-                               &gx));
+                            {"--library", a.dir.string(), "debug", "generate", "--entries", std::to_string(n),
+                             "--seed", std::to_string(o.seed)},
+                            &gx));
   auto t0 = Clock::now();
   int64_t target = gen["max_seq"];
   r.commit_s = gen["commit_s"];
-  WaitFor("B to fetch alpha's bulk index", 1800, [&] { return probe.Seq() >= target; }, client);
+  WaitFor(
+      "B to fetch alpha's bulk index", 1800, [&] { return probe.Seq() >= target; }, client);
   r.wall_s = Since(t0);
   r.until_current_s = r.commit_s + r.wall_s + (Since(t_commit) - r.wall_s - gx.wall_s);
   // Wire bytes: from B's status file, written twice a second.
   int64_t done_ms = WallMs();
   json st;
-  WaitFor("B's status file to catch up", 10, [&] {
-    st = ReadStatus(b.dir);
-    return !st.is_null() && st.value("updated_ms", int64_t{0}) > done_ms + 50;
-  }, client);
+  WaitFor(
+      "B's status file to catch up", 10,
+      [&] {
+        st = ReadStatus(b.dir);
+        return !st.is_null() && st.value("updated_ms", int64_t{0}) > done_ms + 50;
+      },
+      client);
   for (const auto& s : st["sessions"]) {
     r.wire_sent += s.value("wire_sent", 0ULL);
     r.wire_received += s.value("wire_received", 0ULL);
@@ -671,10 +689,12 @@ LatencyRun RunLatency(const Options& o, uint64_t n, RunDir& rd) {
   lr.entries = n;
   uint16_t port = FreePort();
   auto [a, b] = MakePair(rd, {}, port);
-  RunOk(rd, "generate-a", {"--library", a.dir.string(), "debug", "generate", "--entries", std::to_string(n),
-                           "--seed", std::to_string(o.seed)});
+  RunOk(rd, "generate-a",
+        {"--library", a.dir.string(), "debug", "generate", "--entries", std::to_string(n), "--seed",
+         std::to_string(o.seed)});
   pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", "127.0.0.1:" + std::to_string(port)});
-  WaitFor("A to listen", 30, [&] { return PortOpen(port); }, server);
+  WaitFor(
+      "A to listen", 30, [&] { return PortOpen(port); }, server);
   pid_t client = StartServe(rd, "serve-b", b.dir, {});
   auto lib = Library::Open(a.dir.string());
   if (!lib.ok()) Fail(lib.status().message());
@@ -683,7 +703,8 @@ LatencyRun RunLatency(const Options& o, uint64_t n, RunDir& rd) {
   auto me = (*lib)->LocalDevice();
   if (!me.ok()) Fail(me.status().message());
   WatermarkProbe probe(b.dir, a.uuid);
-  WaitFor("B to be current with A", 120, [&] { return probe.Seq() >= me->max_seq.value(); }, client);
+  WaitFor(
+      "B to be current with A", 120, [&] { return probe.Seq() >= me->max_seq.value(); }, client);
   std::vector<EntryRecord> files;
   auto scan = (*lib)->ScanOwnerEntries((*lib)->local_device(), Seq(0), me->max_seq, 0, [&](EntryRecord&& e) {
     if (e.kind == EntryKind::kFile && files.size() < o.latency_samples) files.push_back(std::move(e));
@@ -740,7 +761,8 @@ const char* LongName(const std::string& s) {
 
 std::string Table(const std::vector<BenchRun>& runs, const std::map<uint64_t, double>& floors) {
   std::string t =
-      "| strategy | entries | wall s | x floor | records/s | wire MB (both ways) | bytes/entry | sender peak RSS MB "
+      "| strategy | entries | wall s | x floor | records/s | wire MB (both ways) | bytes/entry | sender peak "
+      "RSS MB "
       "| receiver peak RSS MB |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& [n, f] : floors)
@@ -774,8 +796,8 @@ std::string SeedTable(const std::vector<BenchRun>& runs) {
       if (r.strategy != s || r.entries != n) continue;
       std::string m = MB(r.wire_bytes()) + " MB / " + Seconds(r.wall_s) + " s";
       if (r.strategy == "bulk")
-        m = std::to_string(r.notice_bytes) + " B notice (frame) / async; fetch " + MB(r.wire_bytes()) + " MB in " +
-            Seconds(r.wall_s) + " s after the commit";
+        m = std::to_string(r.notice_bytes) + " B notice (frame) / async; fetch " + MB(r.wire_bytes()) +
+            " MB in " + Seconds(r.wall_s) + " s after the commit";
       if (r.estimated) m += " (estimated from " + r.estimated_from + ")";
       if (r.prepare_s >= 0) m += " (+ " + Seconds(r.prepare_s) + " s export, done before the peer asked)";
       t += std::string("| ") + LongName(s) + " | " + seed[s] + " | " + m + " |\n";
@@ -819,8 +841,8 @@ void Plot(const std::vector<BenchRun>& runs, const std::map<uint64_t, double>& f
     << " using 1:2 with linespoints lw 2 dt 2 lc rgb 'black' title 'floor: bare SQLite'\n";
   g << "set ylabel 'bytes on the wire (both directions)'\nset format y '%.0s%cB'\nplot ";
   for (size_t i = 0; i < series.size(); ++i)
-    g << (i ? ", " : "") << "'" << dat.string() << "' index " << i << " using 1:3 with linespoints lw 2 title '"
-      << series[i] << "'";
+    g << (i ? ", " : "") << "'" << dat.string() << "' index " << i
+      << " using 1:3 with linespoints lw 2 title '" << series[i] << "'";
   g << "\nunset multiplot\n";
   g.close();
   std::string cmd = "gnuplot '" + gp.string() + "' 2>'" + (work / "gnuplot.err").string() + "'";
@@ -843,9 +865,12 @@ uint64_t ParseCount(const std::string& s) {
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
   std::string unit = end ? std::string(end) : "";
-  if (unit == "K" || unit == "k") v *= 1e3;
-  else if (unit == "M" || unit == "m") v *= 1e6;
-  else if (!unit.empty() || v < 1) Fail("--entries: '" + s + "' is not a count");
+  if (unit == "K" || unit == "k")
+    v *= 1e3;
+  else if (unit == "M" || unit == "m")
+    v *= 1e6;
+  else if (!unit.empty() || v < 1)
+    Fail("--entries: '" + s + "' is not a count");
   return static_cast<uint64_t>(v + 0.5);
 }
 
@@ -883,8 +908,9 @@ Status RunBench(Options o) {
         fs::remove_all(rd.dir, ec);
         fs::create_directories(rd.dir / "logs");
         RunOk(rd, "init", {"--library", tmpl.string(), "init", "--name", "alpha"});
-        std::string gen = RunOk(rd, "generate", {"--library", tmpl.string(), "debug", "generate", "--entries",
-                                                 std::to_string(n), "--seed", std::to_string(o.seed)});
+        std::string gen = RunOk(rd, "generate",
+                                {"--library", tmpl.string(), "debug", "generate", "--entries",
+                                 std::to_string(n), "--seed", std::to_string(o.seed)});
         log("generated A with " + Thousands(n) + " entries: " + LastJson(gen).dump());
       }
       for (const auto& s : o.strategies) {
@@ -925,8 +951,8 @@ Status RunBench(Options o) {
       RunDir rd{work / ("latency-" + std::to_string(n))};
       fs::remove_all(rd.dir, ec);
       fs::create_directories(rd.dir / "logs");
-      log("latency: " + std::to_string(o.latency_samples) + " single renames on a library of " + Thousands(n) +
-          " entries ...");
+      log("latency: " + std::to_string(o.latency_samples) + " single renames on a library of " +
+          Thousands(n) + " entries ...");
       latency = RunLatency(o, n, rd);
       if (!o.keep) fs::remove_all(rd.dir, ec);
     }
@@ -936,10 +962,11 @@ Status RunBench(Options o) {
   std::string table = Table(runs, floors);
   std::printf("%s\n%s", table.c_str(), SeedTable(runs).c_str());
   if (latency) {
-    std::printf("\nOne changed file reaching a connected peer (%zu renames, library of %s entries): "
-                "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-                latency->ms.size(), Thousands(latency->entries).c_str(), latency->Quantile(0.5),
-                latency->Quantile(0.99), latency->ms.back());
+    std::printf(
+        "\nOne changed file reaching a connected peer (%zu renames, library of %s entries): "
+        "p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        latency->ms.size(), Thousands(latency->entries).c_str(), latency->Quantile(0.5),
+        latency->Quantile(0.99), latency->ms.back());
   }
   std::fflush(stdout);
   if (!o.json_file.empty()) {
@@ -947,8 +974,10 @@ Status RunBench(Options o) {
     for (const auto& r : runs) doc["runs"].push_back(ToJson(r));
     for (const auto& [n, f] : floors) doc["floor"].push_back({{"entries", n}, {"floor_s", f}});
     if (latency)
-      doc["latency"] = {{"entries", latency->entries}, {"samples", latency->ms.size()},
-                        {"p50_ms", latency->Quantile(0.5)}, {"p99_ms", latency->Quantile(0.99)},
+      doc["latency"] = {{"entries", latency->entries},
+                        {"samples", latency->ms.size()},
+                        {"p50_ms", latency->Quantile(0.5)},
+                        {"p99_ms", latency->Quantile(0.99)},
                         {"max_ms", latency->ms.back()}};
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -979,8 +1008,9 @@ std::vector<Command> AddBench(CLI::App& app, Globals& g) {
   sub->add_option("--plot", o->plot_file, "Draw time and bytes vs entries to FILE.png (gnuplot)");
   sub->add_option("--workdir", o->workdir, "Folder for the libraries and logs (default: a temp folder)");
   sub->add_flag("--keep", o->keep, "Keep the libraries and logs of every run");
-  sub->add_option("--change-max", o->change_max,
-                  "Above this many entries, individual StateChange is estimated from the largest measured run");
+  sub->add_option(
+      "--change-max", o->change_max,
+      "Above this many entries, individual StateChange is estimated from the largest measured run");
   sub->add_option("--seed", o->seed, "Synthetic tree seed");
   sub->add_flag("--quiet", o->quiet, "No progress lines on stderr");
   sub->add_option("--latency", o->latency_samples,
@@ -1026,12 +1056,16 @@ std::vector<Command> AddBench(CLI::App& app, Globals& g) {
                      path = *root + "-" + std::to_string(i);
                      existing = lib->FindLocalLocationByPath(path);
                    }
-                   ES_ASSIGN_OR_RETURN(LocationInfo loc, tm.AddLocation(path, fs::path(path).filename().string()));
+                   ES_ASSIGN_OR_RETURN(LocationInfo loc,
+                                       tm.AddLocation(path, fs::path(path).filename().string()));
                    t0 = Clock::now();
                    ES_ASSIGN_OR_RETURN(auto ev, tm.CommitBulkEntries(loc, rows));
                    double commit_s = Since(t0);
-                   json out{{"entries", rows.size()}, {"location", path},      {"max_seq", ev.max_seq.value()},
-                            {"generate_s", gen_s},    {"commit_s", commit_s}};
+                   json out{{"entries", rows.size()},
+                            {"location", path},
+                            {"max_seq", ev.max_seq.value()},
+                            {"generate_s", gen_s},
+                            {"commit_s", commit_s}};
                    std::cout << out.dump() << std::endl;
                    return Status::Ok();
                  }});

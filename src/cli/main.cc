@@ -2,10 +2,10 @@
 //
 // Every failure prints one line "entrysync: error: <reason>" on stderr and
 // exits non-zero (2 for bad usage, 1 otherwise); nothing stored changes.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -33,8 +33,7 @@ int main(int argc, char** argv) {
     }
     if (a.rfind("-", 0) == 0) continue;
     bool known = false;
-    for (const CLI::App* sub : app.get_subcommands({}))
-      known |= sub->check_name(a);
+    for (const CLI::App* sub : app.get_subcommands({})) known |= sub->check_name(a);
     if (!known) {
       std::fprintf(stderr, "entrysync: error: unknown command '%s' (see --help)\n", a.c_str());
       return 2;

@@ -16,7 +16,8 @@ using json = nlohmann::json;
 Result<Identity> EnsureIdentity(Library& lib) {
   ES_ASSIGN_OR_RETURN(Identity id, LoadOrCreateIdentity((fs::path(lib.dir()) / "identity").string()));
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib.LocalDevice());
-  if (!me.device_id || *me.device_id != id.device_id()) ES_RETURN_IF_ERROR(lib.SetLocalDeviceId(id.device_id()));
+  if (!me.device_id || *me.device_id != id.device_id())
+    ES_RETURN_IF_ERROR(lib.SetLocalDeviceId(id.device_id()));
   return id;
 }
 
@@ -167,33 +168,49 @@ std::string Node::StatusJson() {
     std::lock_guard<std::mutex> lock(lib_mu_);
     auto me = lib_->LocalDevice();
     if (me.ok()) {
-      doc["device"] = {{"name", me->name}, {"uuid", me->uuid.ToString()},
-                       {"device_id", identity_.device_id().ToString()}, {"max_seq", me->max_seq.value()}};
+      doc["device"] = {{"name", me->name},
+                       {"uuid", me->uuid.ToString()},
+                       {"device_id", identity_.device_id().ToString()},
+                       {"max_seq", me->max_seq.value()}};
     }
     doc["library_id"] = lib_->library_id().ToString();
   }
   doc["pid"] = getpid();
   doc["listen_port"] = listen_port();
   doc["updated_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   doc["sessions"] = json::array();
   for (const auto& s : sync_->Snapshot()) {
-    json js{{"peer", s.peer_name}, {"peer_uuid", s.peer_uuid.ToString()}, {"address", s.address},
-            {"state", s.state}, {"wire_sent", s.wire_sent}, {"wire_received", s.wire_received},
-            {"rows_applied", s.counters.rows_applied}, {"rows_sent", s.counters.rows_sent},
-            {"batches_sent", s.counters.batches_sent}, {"batches_received", s.counters.batches_received},
-            {"changes_sent", s.counters.changes_sent}, {"changes_received", s.counters.changes_received},
-            {"notices_sent", s.counters.notices_sent}, {"notices_received", s.counters.notices_received},
+    json js{{"peer", s.peer_name},
+            {"peer_uuid", s.peer_uuid.ToString()},
+            {"address", s.address},
+            {"state", s.state},
+            {"wire_sent", s.wire_sent},
+            {"wire_received", s.wire_received},
+            {"rows_applied", s.counters.rows_applied},
+            {"rows_sent", s.counters.rows_sent},
+            {"batches_sent", s.counters.batches_sent},
+            {"batches_received", s.counters.batches_received},
+            {"changes_sent", s.counters.changes_sent},
+            {"changes_received", s.counters.changes_received},
+            {"notices_sent", s.counters.notices_sent},
+            {"notices_received", s.counters.notices_received},
             {"snapshots_sent", s.counters.snapshots_sent},
             {"snapshots_imported", s.counters.snapshots_imported}};
     if (!s.close_reason.empty()) js["close_reason"] = s.close_reason;
     js["transfers"] = json::array();
     for (const auto& t : s.transfers) {
-      js["transfers"].push_back({{"id", t.id}, {"direction", t.pulling ? "pull" : "serve"},
-                                 {"owner", t.owner_name}, {"strategy", StrategyName(t.strategy)},
-                                 {"done", t.done}, {"total", t.total}, {"bytes", t.bytes},
+      js["transfers"].push_back({{"id", t.id},
+                                 {"direction", t.pulling ? "pull" : "serve"},
+                                 {"owner", t.owner_name},
+                                 {"strategy", StrategyName(t.strategy)},
+                                 {"done", t.done},
+                                 {"total", t.total},
+                                 {"bytes", t.bytes},
                                  {"total_bytes", t.total_bytes},
-                                 {"rate", t.Rate(now)}, {"eta_s", t.Eta(now)},
+                                 {"rate", t.Rate(now)},
+                                 {"eta_s", t.Eta(now)},
                                  {"state", t.finished > 0 ? "finished" : "running"}});
     }
     doc["sessions"].push_back(js);

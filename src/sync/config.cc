@@ -4,18 +4,23 @@ namespace entrysync {
 
 const char* StrategyName(Strategy s) {
   switch (s) {
-    case Strategy::kAuto: return "auto";
-    case Strategy::kChange: return "change";
-    case Strategy::kBatch: return "batch";
-    case Strategy::kBulk: return "bulk";
-    case Strategy::kSnapshot: return "snapshot";
+    case Strategy::kAuto:
+      return "auto";
+    case Strategy::kChange:
+      return "change";
+    case Strategy::kBatch:
+      return "batch";
+    case Strategy::kBulk:
+      return "bulk";
+    case Strategy::kSnapshot:
+      return "snapshot";
   }
   return "unknown";
 }
 
 std::optional<Strategy> ParseStrategy(const std::string& name) {
-  for (Strategy s : {Strategy::kAuto, Strategy::kChange, Strategy::kBatch, Strategy::kBulk,
-                     Strategy::kSnapshot})
+  for (Strategy s :
+       {Strategy::kAuto, Strategy::kChange, Strategy::kBatch, Strategy::kBulk, Strategy::kSnapshot})
     if (name == StrategyName(s)) return s;
   return std::nullopt;
 }

@@ -37,21 +37,6 @@ constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 40;
 
 std::string SnapshotDir(const std::string& library_dir) { return library_dir + "/snapshots"; }
 
-// Writes `text` to `path` atomically (temp file, rename).
-Status WriteSmallFile(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) return IOError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return IOError("cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
-}
-
 std::string ReadSmallFile(const std::string& path) {
   std::ifstream f(path);
   std::string line;
@@ -66,19 +51,22 @@ void CloseFd(int& fd) {
 
 wire::ErrorCode ErrorCodeOf(const Status& s) {
   switch (s.code()) {
-    case Code::kCorruption: return wire::ERROR_CORRUPTION;
-    case Code::kPermissionDenied: return wire::ERROR_NOT_PAIRED;
-    case Code::kNotFound: return wire::ERROR_NOT_FOUND;
+    case Code::kCorruption:
+      return wire::ERROR_CORRUPTION;
+    case Code::kPermissionDenied:
+      return wire::ERROR_NOT_PAIRED;
+    case Code::kNotFound:
+      return wire::ERROR_NOT_FOUND;
     case Code::kProtocol:
-    case Code::kInvalidArgument: return wire::ERROR_PROTOCOL;
-    default: return wire::ERROR_INTERNAL;
+    case Code::kInvalidArgument:
+      return wire::ERROR_PROTOCOL;
+    default:
+      return wire::ERROR_INTERNAL;
   }
 }
 
 wire::Strategy StrategyToWire(Strategy s) { return static_cast<wire::Strategy>(s); }
-Strategy StrategyFromWire(int s) {
-  return s >= 0 && s <= 4 ? static_cast<Strategy>(s) : Strategy::kAuto;
-}
+Strategy StrategyFromWire(int s) { return s >= 0 && s <= 4 ? static_cast<Strategy>(s) : Strategy::kAuto; }
 
 }  // namespace
 
@@ -312,8 +300,8 @@ void Session::Run() {
     return Status::Ok();
   }();
   if (!s.ok()) {
-    spdlog::warn("session with {}: {}", snapshot_.peer_name.empty() ? stream_->Describe() : snapshot_.peer_name,
-                 s.message());
+    spdlog::warn("session with {}: {}",
+                 snapshot_.peer_name.empty() ? stream_->Describe() : snapshot_.peer_name, s.message());
     Close(s);
   }
   {
@@ -357,17 +345,28 @@ Status Session::HandleFrame(const Frame& f) {
   if (!hello_received_ && f.type != MessageType::kHello && f.type != MessageType::kError)
     return ProtocolError("expected Hello first, got " + MessageTypeName(f.type));
   switch (f.type) {
-    case MessageType::kHello: return OnHello(f);
-    case MessageType::kStateRequest: return OnStateRequest(f);
-    case MessageType::kStateBatch: return OnStateBatch(f);
-    case MessageType::kStateChange: return OnStateChange(f);
-    case MessageType::kCredit: return OnCredit(f);
-    case MessageType::kCurrent: return OnCurrent(f);
-    case MessageType::kBulkIndexComplete: return OnBulkNotice(f);
-    case MessageType::kSnapshotOffer: return OnSnapshotOffer(f);
-    case MessageType::kSnapshotRequest: return OnSnapshotRequest(f);
-    case MessageType::kSnapshotChunk: return OnSnapshotChunk(f);
-    case MessageType::kError: return OnError(f);
+    case MessageType::kHello:
+      return OnHello(f);
+    case MessageType::kStateRequest:
+      return OnStateRequest(f);
+    case MessageType::kStateBatch:
+      return OnStateBatch(f);
+    case MessageType::kStateChange:
+      return OnStateChange(f);
+    case MessageType::kCredit:
+      return OnCredit(f);
+    case MessageType::kCurrent:
+      return OnCurrent(f);
+    case MessageType::kBulkIndexComplete:
+      return OnBulkNotice(f);
+    case MessageType::kSnapshotOffer:
+      return OnSnapshotOffer(f);
+    case MessageType::kSnapshotRequest:
+      return OnSnapshotRequest(f);
+    case MessageType::kSnapshotChunk:
+      return OnSnapshotChunk(f);
+    case MessageType::kError:
+      return OnError(f);
     default:
       return ProtocolError(MessageTypeName(f.type) + " is not supported by this version");
   }
@@ -435,8 +434,9 @@ Result<std::pair<Epoch, Seq>> Session::Servable(DeviceRowId owner) {
 }
 
 Result<uint64_t> Session::CountRange(DeviceRowId owner, Seq after, Seq upto) {
-  ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare(
-      "SELECT count(*) FROM entry WHERE owner = ? AND seq > ? AND seq <= ?"));
+  ES_ASSIGN_OR_RETURN(
+      store::Stmt st,
+      lib_->db().Prepare("SELECT count(*) FROM entry WHERE owner = ? AND seq > ? AND seq <= ?"));
   st.Bind(1, owner.value()).Bind(2, after.value()).Bind(3, upto.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? static_cast<uint64_t>(st.Int(0)) : 0;
@@ -455,7 +455,7 @@ Status Session::EvaluatePulls() {
     bool same_epoch = wm && wm->epoch == has.epoch;
     if (same_epoch && wm->seq >= has.max_seq) continue;
     if (!wm && has.max_seq.value() == 0) continue;  // nothing there yet
-    if (!config_.auto_fetch) continue;  // lazy: only what `ls` asks for
+    if (!config_.auto_fetch) continue;              // lazy: only what `ls` asks for
     if (RateDue() > Now()) {
       next_evaluate_ = RateDue();  // over the rate limit: ask later
       break;
@@ -533,6 +533,15 @@ Status Session::OnPathRequest(PathRequest& pr) {
   return Status::Ok();
 }
 
+Status Session::FailRequest(uint64_t request_id, wire::ErrorCode code, const std::string& why) {
+  wire::Error e;
+  e.set_code(code);
+  e.set_message(why);
+  e.set_request_id(request_id);
+  Send(EncodeFrame(e));
+  return Status::Ok();
+}
+
 Status Session::OnError(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto e, ParseMessage<wire::Error>(f));
   auto it = pulls_.find(e.request_id());
@@ -559,12 +568,8 @@ Status Session::OnStateRequest(const Frame& f) {
   }
   auto dev = lib_->FindDeviceByUuid(owner);
   if (!dev.ok()) {
-    wire::Error e;
-    e.set_code(wire::ERROR_NOT_FOUND);
-    e.set_message("this device holds nothing of owner " + owner.ToString());
-    e.set_request_id(r.request_id());
-    Send(EncodeFrame(e));
-    return Status::Ok();
+    return FailRequest(r.request_id(), wire::ERROR_NOT_FOUND,
+                       "this device holds nothing of owner " + owner.ToString());
   }
   ES_ASSIGN_OR_RETURN(auto served, Servable(dev->id));
   Serve s;
@@ -578,8 +583,10 @@ Status Session::OnStateRequest(const Frame& f) {
   if (!r.folder_path().empty()) return ServePath(r, owner, dev->id, served.first);
   if (r.max_records() > 0) {
     // A page: stop at the max_records-th row after `since`.
-    ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare(
-        "SELECT seq FROM entry WHERE owner = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?"));
+    ES_ASSIGN_OR_RETURN(
+        store::Stmt st,
+        lib_->db().Prepare(
+            "SELECT seq FROM entry WHERE owner = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?"));
     st.Bind(1, s.owner_row.value()).Bind(2, s.since.value()).Bind(3, s.upto.value());
     st.Bind(4, static_cast<int64_t>(r.max_records()) - 1);
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -619,17 +626,11 @@ Status Session::OnStateRequest(const Frame& f) {
 // On-demand: the entries along an absolute path of the owner's device and
 // the live children of the folder it names, as one small transfer that
 // covers no seq range.
-Status Session::ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch) {
+Status Session::ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row,
+                          Epoch epoch) {
   std::string path = r.folder_path();
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  auto fail = [&](const std::string& why) {
-    wire::Error e;
-    e.set_code(wire::ERROR_NOT_FOUND);
-    e.set_message(why);
-    e.set_request_id(r.request_id());
-    Send(EncodeFrame(e));
-    return Status::Ok();
-  };
+  auto fail = [&](const std::string& why) { return FailRequest(r.request_id(), wire::ERROR_NOT_FOUND, why); };
   ES_ASSIGN_OR_RETURN(auto locations, lib_->ListLocations(owner_row));
   const LocationInfo* best = nullptr;
   for (const auto& l : locations) {
@@ -665,11 +666,13 @@ Status Session::ServePath(const wire::StateRequest& r, const Uuid& owner, Device
   s.epoch = epoch;
   s.since = Seq(-1);
   ES_RETURN_IF_ERROR(SendLocations(s));
-  uint32_t total_batches = static_cast<uint32_t>((rows.size() + config_.batch_records - 1) / config_.batch_records);
+  uint32_t total_batches =
+      static_cast<uint32_t>((rows.size() + config_.batch_records - 1) / config_.batch_records);
   for (size_t k = 0; k < rows.size(); k += config_.batch_records) {
     size_t n = std::min<size_t>(config_.batch_records, rows.size() - k);
-    BatchHeader hdr{owner, epoch, s.id, static_cast<uint32_t>(k / config_.batch_records), total_batches,
-                    rows.size(), config_.codec, {}};
+    BatchHeader hdr{
+        owner,         epoch,       s.id,          static_cast<uint32_t>(k / config_.batch_records),
+        total_batches, rows.size(), config_.codec, {}};
     ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, std::span(rows).subspan(k, n)));
     b.set_from_seq(-1);
     Send(EncodeFrame(b));
@@ -722,11 +725,11 @@ Status Session::PumpOne(Serve& s, bool* did_work) {
   if (s.cursor < s.upto) {
     std::vector<EntryRecord> rows;
     rows.reserve(config_.batch_records);
-    ES_RETURN_IF_ERROR(lib_->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, config_.batch_records,
-                                              [&](EntryRecord&& e) {
-                                                rows.push_back(std::move(e));
-                                                return true;
-                                              }));
+    ES_RETURN_IF_ERROR(
+        lib_->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, config_.batch_records, [&](EntryRecord&& e) {
+          rows.push_back(std::move(e));
+          return true;
+        }));
     Seq from = s.cursor;
     s.cursor = rows.size() < config_.batch_records ? s.upto : rows.back().seq;
     *did_work = true;
@@ -772,7 +775,8 @@ Status Session::PumpOne(Serve& s, bool* did_work) {
     // leaves an owner with a running transfer alone): announce them now,
     // once this serve is gone.
     ES_ASSIGN_OR_RETURN(auto now, Servable(s.owner_row));
-    if (now.first == s.epoch && now.second > s.upto) Post(Advance{s.owner, s.epoch, now.second, std::nullopt});
+    if (now.first == s.epoch && now.second > s.upto)
+      Post(Advance{s.owner, s.epoch, now.second, std::nullopt});
   }
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.transfers = progress_;
@@ -877,7 +881,8 @@ Status Session::OnStateBatch(const Frame& f) {
     return replica_->Apply(row, wm->epoch, locs, {}, std::nullopt, peer_row_).status();
   }
   auto it = pulls_.find(b.transfer_id());
-  if (it == pulls_.end()) return ProtocolError("StateBatch for unknown transfer " + std::to_string(b.transfer_id()));
+  if (it == pulls_.end())
+    return ProtocolError("StateBatch for unknown transfer " + std::to_string(b.transfer_id()));
   Pull& pull = it->second;
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
   if (owner != pull.owner) return ProtocolError("StateBatch owner does not match its request");
@@ -886,8 +891,10 @@ Status Session::OnStateBatch(const Frame& f) {
   Seq from(b.from_seq());
   if (b.model() == wire::MODEL_LOCATION) {
     ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
-    if (pull.folder_only) ES_RETURN_IF_ERROR(PrepareFolderLoad(pull.owner_row, epoch));
-    else ES_RETURN_IF_ERROR(EnsureEpoch(pull.owner_row, epoch, from));
+    if (pull.folder_only)
+      ES_RETURN_IF_ERROR(PrepareFolderLoad(pull.owner_row, epoch));
+    else
+      ES_RETURN_IF_ERROR(EnsureEpoch(pull.owner_row, epoch, from));
     return replica_->Apply(pull.owner_row, epoch, locs, {}, std::nullopt, peer_row_).status();
   }
   ES_ASSIGN_OR_RETURN(auto rows, OpenEntryBatch(b));
@@ -970,7 +977,8 @@ Status Session::OnStateChange(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
   counters_.changes_received++;
   if (!wm || wm->epoch != Epoch(c.epoch())) return Status::Ok();  // stale: a pull will fix it
-  ES_ASSIGN_OR_RETURN(ApplyStats st, replica_->Apply(row, wm->epoch, {}, std::span(&e, 1), std::nullopt, peer_row_));
+  ES_ASSIGN_OR_RETURN(ApplyStats st,
+                      replica_->Apply(row, wm->epoch, {}, std::span(&e, 1), std::nullopt, peer_row_));
   counters_.rows_applied += st.written;
   counters_.rows_skipped += st.skipped;
   for (auto& [id, pull] : pulls_) {
@@ -1050,16 +1058,14 @@ namespace entrysync {
 Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
   auto found = FindOrExportSnapshot(*lib_, host_.library_dir(), s.owner_row, s.owner, s.epoch, s.upto,
                                     config_.snapshot_max_lag, /*export_if_missing=*/true);
-  Result<ServedSnapshot> o = found.ok() ? Result<ServedSnapshot>(**found) : Result<ServedSnapshot>(found.status());
+  Result<ServedSnapshot> o =
+      found.ok() ? Result<ServedSnapshot>(**found) : Result<ServedSnapshot>(found.status());
   if (!o.ok()) {
     // The request fails; the peer may ask again for rows instead.
-    spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, snapshot_.peer_name, o.status().message());
-    wire::Error e;
-    e.set_code(wire::ERROR_INTERNAL);
-    e.set_message("snapshot of " + owner_name + " unavailable: " + o.status().message());
-    e.set_request_id(s.id);
-    Send(EncodeFrame(e));
-    return Status::Ok();
+    spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, snapshot_.peer_name,
+                 o.status().message());
+    return FailRequest(s.id, wire::ERROR_INTERNAL,
+                       "snapshot of " + owner_name + " unavailable: " + o.status().message());
   }
   offered_[o->sha256_hex] = *o;
   wire::SnapshotOffer offer;
@@ -1077,9 +1083,10 @@ Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
                snapshot_.peer_name, o->entries, o->max_seq.value(), o->size,
                o->export_seconds > 0 ? fmt::format("exported in {:.2f}s", o->export_seconds)
                                      : std::string("prepared earlier"),
-               config_.forced == Strategy::kSnapshot ? "forced here"
-                                                     : "the peer holds nothing of it and it has at least " +
-                                                           std::to_string(config_.snapshot_threshold) + " rows, or the peer forced it");
+               config_.forced == Strategy::kSnapshot
+                   ? "forced here"
+                   : "the peer holds nothing of it and it has at least " +
+                         std::to_string(config_.snapshot_threshold) + " rows, or the peer forced it");
   return Status::Ok();
 }
 
@@ -1087,15 +1094,11 @@ Status Session::OnSnapshotRequest(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::SnapshotRequest>(f));
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
   auto fail = [&](const std::string& why) {
-    wire::Error e;
-    e.set_code(wire::ERROR_NOT_FOUND);
-    e.set_message(why);
-    e.set_request_id(r.transfer_id());
-    Send(EncodeFrame(e));
-    return Status::Ok();
+    return FailRequest(r.transfer_id(), wire::ERROR_NOT_FOUND, why);
   };
   auto it = offered_.find(HexEncode(r.sha256().data(), r.sha256().size()));
-  if (r.sha256().size() != 32 || it == offered_.end()) return fail("no such snapshot offered in this session");
+  if (r.sha256().size() != 32 || it == offered_.end())
+    return fail("no such snapshot offered in this session");
   const ServedSnapshot& o = it->second;
   if (r.offset() > o.size) return fail("snapshot offset " + std::to_string(r.offset()) + " is past its end");
   int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -1122,8 +1125,8 @@ Status Session::OnSnapshotRequest(const Frame& f) {
   progress_.push_back(p);
   sv.progress_index = progress_.size() - 1;
   if (sv.offset > 0)
-    spdlog::info("resuming the snapshot of {} for {} at byte {} of {}", p.owner_name, snapshot_.peer_name, sv.offset,
-                 sv.size);
+    spdlog::info("resuming the snapshot of {} for {} at byte {} of {}", p.owner_name, snapshot_.peer_name,
+                 sv.offset, sv.size);
   auto old = snap_serves_.find(sv.id);
   if (old != snap_serves_.end()) CloseFd(old->second.fd);
   snap_serves_[sv.id] = sv;
@@ -1140,7 +1143,8 @@ Status Session::PumpSnapshots(bool* did_work) {
       std::string data(n, '\0');
       ssize_t got = n > 0 ? ::pread(sv.fd, data.data(), n, static_cast<off_t>(sv.offset)) : 0;
       if (got != static_cast<ssize_t>(n))
-        return IOError("cannot read the snapshot of " + p.owner_name + " at byte " + std::to_string(sv.offset));
+        return IOError("cannot read the snapshot of " + p.owner_name + " at byte " +
+                       std::to_string(sv.offset));
       wire::SnapshotChunk c;
       c.set_owner(UuidToWire(sv.owner));
       c.set_offset(sv.offset);
@@ -1162,8 +1166,8 @@ Status Session::PumpSnapshots(bool* did_work) {
         p.done = p.total;
         p.finished = Now();
         counters_.snapshots_sent++;
-        spdlog::info("served the snapshot of {} to {}: {} bytes in {:.2f}s", p.owner_name, snapshot_.peer_name,
-                     sv.size, p.finished - p.started);
+        spdlog::info("served the snapshot of {} to {}: {} bytes in {:.2f}s", p.owner_name,
+                     snapshot_.peer_name, sv.size, p.finished - p.started);
         finished = true;
         break;
       }
@@ -1211,7 +1215,7 @@ Status Session::OnSnapshotOffer(const Frame& f) {
   bool resume = ReadSmallFile(d.offer_path) == offer_line && have <= d.size && !ec;
   if (!resume) {
     fs::remove(d.part_path, ec);
-    ES_RETURN_IF_ERROR(WriteSmallFile(d.offer_path, offer_line + "\n"));
+    ES_RETURN_IF_ERROR(WriteSmallFileAtomically(d.offer_path, offer_line + "\n"));
     have = 0;
   }
   d.fd = ::open(d.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -1227,8 +1231,8 @@ Status Session::OnSnapshotOffer(const Frame& f) {
   p.total_bytes = d.size;
   p.bytes = have;
   p.done = static_cast<uint64_t>(static_cast<double>(d.entries) * have / d.size);
-  spdlog::info("{} offers a snapshot of {}: {} entries up to seq {}, {} bytes{}", snapshot_.peer_name, p.owner_name,
-               d.entries, d.max_seq.value(), d.size,
+  spdlog::info("{} offers a snapshot of {}: {} entries up to seq {}, {} bytes{}", snapshot_.peer_name,
+               p.owner_name, d.entries, d.max_seq.value(), d.size,
                resume && have > 0 ? ", resuming at byte " + std::to_string(have) : "");
   if (pull.download) CloseFd(pull.download->fd);
   pull.download = std::move(d);
@@ -1280,7 +1284,9 @@ Status Session::OnSnapshotChunk(const Frame& f) {
   tp.bytes = d.received;
   tp.done = static_cast<uint64_t>(static_cast<double>(d.entries) * d.received / d.size);
   if (d.received == d.size) return FinishDownload(pull.id);
-  if (c.last()) return Corruption("snapshot ended at byte " + std::to_string(d.received) + " of " + std::to_string(d.size));
+  if (c.last())
+    return Corruption("snapshot ended at byte " + std::to_string(d.received) + " of " +
+                      std::to_string(d.size));
   GrantCredit(pull.id, std::nullopt, tp);
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.transfers = progress_;
@@ -1311,8 +1317,8 @@ Status Session::FinishDownload(uint64_t pull_id) {
     ack.mutable_ack()->set_epoch(d.epoch.value());
     ack.mutable_ack()->set_seq(d.max_seq.value());
     Send(EncodeFrame(ack));
-    spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s", p.owner_name,
-                 snapshot_.peer_name, written, d.max_seq.value(), d.size, Now() - p.started);
+    spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s",
+                 p.owner_name, snapshot_.peer_name, written, d.max_seq.value(), d.size, Now() - p.started);
   } else {
     // Refused, nothing changed: take this owner's rows as batches instead.
     snapshot_refused_.insert(pull.owner);

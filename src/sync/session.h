@@ -31,8 +31,8 @@
 #include "proto/frame.h"
 #include "store/library.h"
 #include "store/replica.h"
-#include "sync/snapshot_cache.h"
 #include "sync/config.h"
+#include "sync/snapshot_cache.h"
 
 namespace entrysync {
 
@@ -47,17 +47,17 @@ struct TransferProgress {
   Strategy strategy = Strategy::kBatch;
   uint64_t total = 0;  // records in the transfer
   uint64_t done = 0;
-  uint64_t bytes = 0;  // payload bytes moved so far
-  uint64_t total_bytes = 0;  // bytes of the whole transfer when known (snapshots), else 0
-  double started = 0;  // steady-clock seconds
-  double finished = 0; // 0 while running
+  uint64_t bytes = 0;             // payload bytes moved so far
+  uint64_t total_bytes = 0;       // bytes of the whole transfer when known (snapshots), else 0
+  double started = 0;             // steady-clock seconds
+  double finished = 0;            // 0 while running
   double Rate(double now) const;  // records per second
   double Eta(double now) const;   // seconds left, -1 when unknown
 };
 
 struct SessionCounters {
-  uint64_t rows_applied = 0;   // rows written to our library
-  uint64_t rows_skipped = 0;   // rows received that were already current
+  uint64_t rows_applied = 0;  // rows written to our library
+  uint64_t rows_skipped = 0;  // rows received that were already current
   uint64_t rows_sent = 0;
   uint64_t batches_sent = 0;
   uint64_t batches_received = 0;
@@ -214,6 +214,8 @@ class Session {
   Status OnPathRequest(PathRequest& r);
   Status ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch);
   Status OnError(const Frame& f);
+  // Fails one request of the peer's with an Error frame; the session goes on.
+  Status FailRequest(uint64_t request_id, wire::ErrorCode code, const std::string& why);
   Status OfferSnapshot(const Serve& s, const std::string& owner_name);
   Status OnSnapshotOffer(const Frame& f);
   Status OnSnapshotRequest(const Frame& f);
@@ -253,7 +255,7 @@ class Session {
   std::atomic<int64_t> last_receive_ms_{0};
   SessionSnapshot snapshot_;  // guarded by mu_; copied out by Snapshot()
   std::thread thread_;
-  FrameDecoder decoder_;      // stream thread only
+  FrameDecoder decoder_;  // stream thread only
 
   // Session thread only.
   std::unique_ptr<Library> lib_;
@@ -262,23 +264,23 @@ class Session {
   bool hello_received_ = false;
   DeviceRowId peer_row_;
   Uuid peer_uuid_;
-  std::map<Uuid, PeerHas> peer_has_;      // what the peer can serve
-  std::map<Uuid, PeerHas> peer_holds_;    // what the peer holds (its watermarks)
+  std::map<Uuid, PeerHas> peer_has_;    // what the peer can serve
+  std::map<Uuid, PeerHas> peer_holds_;  // what the peer holds (its watermarks)
   std::map<uint64_t, Pull> pulls_;
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   std::map<uint64_t, Serve> serves_;
   std::map<uint64_t, SnapServe> snap_serves_;
   std::map<std::string, ServedSnapshot> offered_;  // offered in this session, by sha256 hex
-  std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
+  std::set<Uuid> snapshot_refused_;                // owners whose snapshot failed here: pulled as batches
   uint64_t next_id_ = 1;
   bool peer_done_ = false;
   bool sent_done_ = false;
   double last_send_ = 0;
-  std::vector<TransferProgress> progress_;  // mirrored into snapshot_
+  std::vector<TransferProgress> progress_;                    // mirrored into snapshot_
   std::vector<std::pair<double, std::string>> held_credits_;  // (due, frame): rate limit
-  double fetch_started_ = 0;   // first pull of this session (rate limit)
-  uint64_t fetch_bytes_ = 0;   // bytes of rows received by pulls
-  double next_evaluate_ = 0;   // a pull deferred by the rate limit
+  double fetch_started_ = 0;                                  // first pull of this session (rate limit)
+  uint64_t fetch_bytes_ = 0;                                  // bytes of rows received by pulls
+  double next_evaluate_ = 0;                                  // a pull deferred by the rate limit
   // When the rate limit lets the next pull bytes in (0 = now).
   double RateDue() const;
   SessionCounters counters_;

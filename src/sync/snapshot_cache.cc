@@ -54,25 +54,12 @@ std::optional<ServedSnapshot> ReadCached(const fs::path& path, const Parsed& p) 
   return s;
 }
 
-Status WriteInfo(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) return IOError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return IOError("cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::optional<ServedSnapshot>> FindOrExportSnapshot(Library& lib, const std::string& library_dir,
                                                            DeviceRowId owner, const Uuid& uuid, Epoch epoch,
-                                                           Seq max_seq, uint64_t max_lag, bool export_if_missing) {
+                                                           Seq max_seq, uint64_t max_lag,
+                                                           bool export_if_missing) {
   const fs::path dir = fs::path(library_dir) / "snapshots";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -101,11 +88,31 @@ Result<std::optional<ServedSnapshot>> FindOrExportSnapshot(Library& lib, const s
   }
   fs::rename(fresh, path, ec);
   if (ec) return IOError("cannot rename " + fresh + ": " + ec.message());
-  ES_RETURN_IF_ERROR(WriteInfo(path + ".info", info.sha256 + " " + std::to_string(info.size_bytes) + " " +
-                                                   std::to_string(info.entries) + "\n"));
-  ServedSnapshot s{path, info.sha256, info.size_bytes, info.entries, info.epoch, info.max_seq,
+  ES_RETURN_IF_ERROR(WriteSmallFileAtomically(
+      path + ".info",
+      info.sha256 + " " + std::to_string(info.size_bytes) + " " + std::to_string(info.entries) + "\n"));
+  ServedSnapshot s{path,
+                   info.sha256,
+                   info.size_bytes,
+                   info.entries,
+                   info.epoch,
+                   info.max_seq,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
   return std::optional<ServedSnapshot>(std::move(s));
+}
+
+Status WriteSmallFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) return IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return IOError("cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
 }
 
 }  // namespace entrysync

@@ -35,6 +35,12 @@ struct ServedSnapshot {
 // folder or file cannot be written; the export's own errors otherwise.
 Result<std::optional<ServedSnapshot>> FindOrExportSnapshot(Library& lib, const std::string& library_dir,
                                                            DeviceRowId owner, const Uuid& uuid, Epoch epoch,
-                                                           Seq max_seq, uint64_t max_lag, bool export_if_missing);
+                                                           Seq max_seq, uint64_t max_lag,
+                                                           bool export_if_missing);
+
+// Small sidecar files of snapshots (NAME.info, OWNER.offer): `text` is
+// written to a temporary file, then renamed over `path`, so a reader sees
+// the old content or the new, never a part. IOError on failure.
+Status WriteSmallFileAtomically(const std::string& path, const std::string& text);
 
 }  // namespace entrysync

@@ -201,8 +201,9 @@ void SyncService::PrepareLoop() {
       ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
       ES_ASSIGN_OR_RETURN(uint64_t rows, lib->CountEntries(me.id, /*include_deleted=*/true));
       if (rows < config_.snapshot_threshold) return Status::Ok();
-      ES_ASSIGN_OR_RETURN(auto snap, FindOrExportSnapshot(*lib, dir_, me.id, me.uuid, me.epoch, me.max_seq,
-                                                          config_.snapshot_max_lag, /*export_if_missing=*/true));
+      ES_ASSIGN_OR_RETURN(auto snap,
+                          FindOrExportSnapshot(*lib, dir_, me.id, me.uuid, me.epoch, me.max_seq,
+                                               config_.snapshot_max_lag, /*export_if_missing=*/true));
       if (snap && snap->export_seconds > 0)
         spdlog::info("prepared a snapshot of {} for new peers: {} entries up to seq {}, {} bytes in {:.2f}s",
                      me.name, snap->entries, snap->max_seq.value(), snap->size, snap->export_seconds);

@@ -71,8 +71,8 @@ class SyncService : public SessionHost {
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;  // ticker thread only
   std::optional<Uuid> pending_location_;             // from the bus
-  std::unique_ptr<Library> lib_;                      // ticker thread only
-  std::optional<store::Stmt> data_version_;           // ticker thread only
+  std::unique_ptr<Library> lib_;                     // ticker thread only
+  std::optional<store::Stmt> data_version_;          // ticker thread only
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
   std::thread ticker_;

@@ -126,13 +126,9 @@ class KillMidStream(es.EsTestCase):
 
 
 class StaleStatusAfterKill(es.EsTestCase):
-    # PRODUCT BUG (found by this test): after `kill -9` of `serve`, LIBRARY/status.json
-    # stays behind and `entrysync status` keeps reporting the dead daemon
-    # ("daemon: pid N, port P", and its sessions in --json) until a new daemon
-    # overwrites the file. `status` should check that the pid is alive (or the
-    # file is fresh: it is rewritten every 0.5 s) and report "daemon: not running".
-    # Repro: entrysync init --library L --name a; entrysync --library L serve
-    #   --listen 127.0.0.1:7000 & sleep 1; kill -9 $!; entrysync --library L status
+    # Regression test (found by it, fixed in a1ce879): after `kill -9` of `serve`,
+    # LIBRARY/status.json stays behind; `entrysync status` must not report the
+    # dead daemon ("daemon: not running").
     def test_status_after_kill9(self):
         (a,) = self.library("alpha")
         a.serve()
