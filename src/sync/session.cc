@@ -489,7 +489,7 @@ Status Session::EvaluatePulls() {
     p.strategy = paged ? Strategy::kBulk : ask == Strategy::kAuto ? Strategy::kBatch : ask;
     p.started = Now();
     progress_.push_back(p);
-    pulls_[id] = Pull{id, owner, row, false, progress_.size() - 1};
+    pulls_[id] = Pull{id, owner, row, false, progress_.size() - 1, {}, std::nullopt};
     sent_done_ = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -528,7 +528,7 @@ Status Session::OnPathRequest(PathRequest& pr) {
   p.owner_name = "on-demand " + pr.path;
   p.started = Now();
   progress_.push_back(p);
-  pulls_[id] = Pull{id, pr.owner, row, true, progress_.size() - 1, std::move(pr.done)};
+  pulls_[id] = Pull{id, pr.owner, row, true, progress_.size() - 1, std::move(pr.done), std::nullopt};
   sent_done_ = false;
   return Status::Ok();
 }
