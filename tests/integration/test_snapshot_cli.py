@@ -83,7 +83,7 @@ class SnapshotCli(es.EsTestCase):
     def test_export_import_refusals_then_deltas(self):
         a, b = self.library("alpha", "beta")
         self.b = b
-        n = es.scaled(3000, minimum=500)
+        n = es.scaled(3000, minimum=750)  # at least 3 folders: the deltas below use three
         dirs = es.make_tree(a.data, n, per_dir=250)
         a.add_location()
         da = a.digest()
