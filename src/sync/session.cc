@@ -468,7 +468,7 @@ Status Session::EvaluatePulls() {
     r.set_owner(UuidToWire(owner));
     r.set_epoch(wm ? wm->epoch.value() : 0);
     r.set_since_seq(same_epoch ? wm->seq.value() : 0);
-    r.set_max_batches(config_.credit_window);
+    r.set_max_batches(InitialCredit());
     Strategy ask = config_.forced;
     if (snapshot_refused_.count(owner) && (ask == Strategy::kAuto || ask == Strategy::kSnapshot))
       ask = Strategy::kBatch;  // this peer's snapshot failed here: take rows instead
@@ -520,7 +520,7 @@ Status Session::OnPathRequest(PathRequest& pr) {
   r.set_owner(UuidToWire(pr.owner));
   r.set_epoch(wm ? wm->epoch.value() : 0);
   r.set_folder_path(pr.path);
-  r.set_max_batches(config_.credit_window);
+  r.set_max_batches(InitialCredit());
   Send(EncodeFrame(r));
   TransferProgress p;
   p.id = id;
@@ -951,6 +951,11 @@ void Session::GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, Tr
   }
 }
 
+// Under a rate limit every batch or chunk waits for its own credit, so the
+// limit holds from the first byte (a window of 8 would let 8 through at
+// full speed before the first one is paced).
+uint32_t Session::InitialCredit() const { return config_.fetch_rate_limit > 0 ? 1 : config_.credit_window; }
+
 double Session::RateDue() const {
   if (config_.fetch_rate_limit == 0 || fetch_started_ == 0) return 0;
   return fetch_started_ + static_cast<double>(fetch_bytes_) / static_cast<double>(config_.fetch_rate_limit);
@@ -1243,7 +1248,7 @@ Status Session::OnSnapshotOffer(const Frame& f) {
   r.set_epoch(o.epoch());
   r.set_sha256(o.sha256());
   r.set_transfer_id(pull.id);
-  r.set_max_chunks(config_.credit_window);
+  r.set_max_chunks(InitialCredit());
   Send(EncodeFrame(r));
   return Status::Ok();
 }

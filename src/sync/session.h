@@ -283,6 +283,8 @@ class Session {
   double next_evaluate_ = 0;                                  // a pull deferred by the rate limit
   // When the rate limit lets the next pull bytes in (0 = now).
   double RateDue() const;
+  // Batches or chunks a new pull lets the server send before any credit.
+  uint32_t InitialCredit() const;
   SessionCounters counters_;
 };
 
