@@ -498,6 +498,7 @@ struct Options {
   uint64_t seed = 1;
   bool quiet = false;
   uint32_t latency_samples = 200;  // 0 = skip the latency run
+  std::string folder;  // index this real folder instead of generating entries
 };
 
 // One changed file reaching a connected peer: latency of each sample.
@@ -530,6 +531,42 @@ std::pair<Device, Device> MakePair(RunDir& rd, const fs::path& a_template, uint1
         {"--library", b.string(), "peer", "add", "--name", "alpha", "--id", da.device_id, "--addr",
          "127.0.0.1:" + std::to_string(port_a)});
   return {da, db};
+}
+
+// Fills library `lib` with A's entries: N synthetic ones (`debug generate`),
+// or with --folder, an index of that real folder (`location add`; its
+// commit_s then includes the walk). Returns {entries, max_seq, commit_s}.
+json Populate(RunDir& rd, const std::string& label, const fs::path& lib, const Options& o, uint64_t n,
+              Exit* x = nullptr) {
+  if (o.folder.empty()) {
+    return LastJson(RunOk(rd, label,
+                          {"--library", lib.string(), "debug", "generate", "--entries", std::to_string(n), "--seed",
+                           std::to_string(o.seed)},
+                          x));
+  }
+  Exit ex;
+  RunOk(rd, label, {"--library", lib.string(), "location", "add", o.folder}, &ex);
+  if (x) *x = ex;
+  json st = json::parse(RunOk(rd, "stats", {"--library", lib.string(), "stats", "--json"}));
+  for (const auto& owner : st["owners"])
+    if (owner.value("local", false))
+      return json{{"entries", owner["entries"]}, {"max_seq", owner["max_seq"]}, {"commit_s", ex.wall_s}};
+  Fail("no local owner in " + lib.string());
+}
+
+// The rows of this device's own index in `lib` (for the floor of --folder).
+std::vector<EntryRecord> OwnRows(const fs::path& lib) {
+  auto l = Library::Open(lib.string());
+  if (!l.ok()) Fail(l.status().message());
+  auto me = (*l)->LocalDevice();
+  if (!me.ok()) Fail(me.status().message());
+  std::vector<EntryRecord> rows;
+  Status st = (*l)->ScanOwnerEntries(me->id, Seq(0), me->max_seq, 0, [&](EntryRecord&& e) {
+    rows.push_back(std::move(e));
+    return true;
+  });
+  if (!st.ok()) Fail(st.message());
+  return rows;
 }
 
 pid_t StartServe(RunDir& rd, const std::string& label, const fs::path& lib,
@@ -642,10 +679,7 @@ BenchRun RunBulk(const Options& o, uint64_t n, RunDir& rd) {
   WatermarkProbe probe(b.dir, a.uuid);
   Exit gx;
   auto t_commit = Clock::now();
-  json gen = LastJson(RunOk(rd, "generate-a",
-                            {"--library", a.dir.string(), "debug", "generate", "--entries", std::to_string(n),
-                             "--seed", std::to_string(o.seed)},
-                            &gx));
+  json gen = Populate(rd, "generate-a", a.dir, o, n, &gx);
   auto t0 = Clock::now();
   int64_t target = gen["max_seq"];
   r.commit_s = gen["commit_s"];
@@ -892,15 +926,10 @@ Status RunBench(Options o) {
   };
   try {
     for (uint64_t n : o.entries) {
-      // Floor first, with nothing else running.
-      {
-        auto rows = bench::MakeSyntheticTree(n, o.seed);
-        floors[n] = FloorSeconds(work / "floor.db", rows);
-        log("floor " + Thousands(n) + ": " + Seconds(floors[n]) + " s");
-      }
-      // One library A holding the N entries, copied for every pull run.
+      // One library A holding the N entries, copied for every pull run
+      // (with --folder: always, it tells N).
       fs::path tmpl = work / ("a-" + std::to_string(n));
-      bool need_template = false;
+      bool need_template = !o.folder.empty();
       for (const auto& s : o.strategies) need_template |= s != "bulk";
       if (need_template) {
         fs::remove_all(tmpl, ec);
@@ -908,10 +937,16 @@ Status RunBench(Options o) {
         fs::remove_all(rd.dir, ec);
         fs::create_directories(rd.dir / "logs");
         RunOk(rd, "init", {"--library", tmpl.string(), "init", "--name", "alpha"});
-        std::string gen = RunOk(rd, "generate",
-                                {"--library", tmpl.string(), "debug", "generate", "--entries",
-                                 std::to_string(n), "--seed", std::to_string(o.seed)});
-        log("generated A with " + Thousands(n) + " entries: " + LastJson(gen).dump());
+        json gen = Populate(rd, "generate", tmpl, o, n);
+        if (!o.folder.empty()) n = gen["entries"];
+        log((o.folder.empty() ? "generated A with " : "indexed " + o.folder + " into A: ") + Thousands(n) +
+            " entries: " + gen.dump());
+      }
+      // Floor, with nothing else running: the same rows into bare SQLite.
+      {
+        auto rows = o.folder.empty() ? bench::MakeSyntheticTree(n, o.seed) : OwnRows(tmpl);
+        floors[n] = FloorSeconds(work / "floor.db", rows);
+        log("floor " + Thousands(n) + ": " + Seconds(floors[n]) + " s");
       }
       for (const auto& s : o.strategies) {
         if (s == "change" && n > o.change_max) {
@@ -947,7 +982,7 @@ Status RunBench(Options o) {
       if (!o.keep) fs::remove_all(tmpl, ec);
     }
     if (o.latency_samples > 0) {
-      uint64_t n = o.entries.front();
+      uint64_t n = o.folder.empty() ? o.entries.front() : 10000;  // synthetic either way
       RunDir rd{work / ("latency-" + std::to_string(n))};
       fs::remove_all(rd.dir, ec);
       fs::create_directories(rd.dir / "logs");
@@ -1013,6 +1048,9 @@ std::vector<Command> AddBench(CLI::App& app, Globals& g) {
       "Above this many entries, individual StateChange is estimated from the largest measured run");
   sub->add_option("--seed", o->seed, "Synthetic tree seed");
   sub->add_flag("--quiet", o->quiet, "No progress lines on stderr");
+  sub->add_option("--folder", o->folder,
+                  "Index this real folder as A's entries instead of a synthetic tree (--entries is ignored)")
+      ->check(CLI::ExistingDirectory);
   sub->add_option("--latency", o->latency_samples,
                   "Single renames timed from A's commit to B's (0 = skip), on the smallest library");
   out.push_back({sub, [o, entries, strategies]() -> Status {
@@ -1023,6 +1061,7 @@ std::vector<Command> AddBench(CLI::App& app, Globals& g) {
                    } catch (const BenchError& e) {
                      return InvalidArgument(e.what());
                    }
+                   if (!opt.folder.empty()) opt.entries = {0};  // N is the folder's
                    opt.strategies = SplitCsv(*strategies);
                    for (const auto& s : opt.strategies)
                      if (s != "change" && s != "batch" && s != "bulk" && s != "snapshot")
