@@ -498,7 +498,7 @@ struct Options {
   uint64_t seed = 1;
   bool quiet = false;
   uint32_t latency_samples = 200;  // 0 = skip the latency run
-  std::string folder;  // index this real folder instead of generating entries
+  std::string folder;              // index this real folder instead of generating entries
 };
 
 // One changed file reaching a connected peer: latency of each sample.
@@ -540,8 +540,8 @@ json Populate(RunDir& rd, const std::string& label, const fs::path& lib, const O
               Exit* x = nullptr) {
   if (o.folder.empty()) {
     return LastJson(RunOk(rd, label,
-                          {"--library", lib.string(), "debug", "generate", "--entries", std::to_string(n), "--seed",
-                           std::to_string(o.seed)},
+                          {"--library", lib.string(), "debug", "generate", "--entries", std::to_string(n),
+                           "--seed", std::to_string(o.seed)},
                           x));
   }
   Exit ex;

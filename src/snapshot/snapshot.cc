@@ -38,10 +38,10 @@ constexpr const char* kEntrySumColumns =
     " accessed_ns, content_hash, deleted";
 constexpr const char* kLocationSumColumns = "id, uuid, root_path, name, seq, deleted";
 
-
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // ---- content checksum: es_snapshot_sum(v1, v2, ...) ----
@@ -103,8 +103,8 @@ void SumFinal(sqlite3_context* ctx) {
 }
 
 Status RegisterSum(sqlite3* db) {
-  int rc = sqlite3_create_function_v2(db, kSumFunction, -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                      nullptr, nullptr, SumStep, SumFinal, nullptr);
+  int rc = sqlite3_create_function_v2(db, kSumFunction, -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                      nullptr, SumStep, SumFinal, nullptr);
   if (rc != SQLITE_OK) return Internal(std::string("register checksum function: ") + sqlite3_errstr(rc));
   return Status::Ok();
 }
@@ -113,9 +113,9 @@ Status RegisterSum(sqlite3* db) {
 // location row, every entry row and every meta row but 'content_sum'.
 Result<uint64_t> ContentSum(Db& db, const std::string& schema) {
   std::string sql = std::string("SELECT (SELECT ") + kSumFunction + "(" + kEntrySumColumns + ") FROM " +
-                    schema + ".entry), (SELECT " + kSumFunction + "(" + kLocationSumColumns +
-                    ") FROM " + schema + ".location), (SELECT " + kSumFunction + "(key, value) FROM " +
-                    schema + ".meta WHERE key <> 'content_sum')";
+                    schema + ".entry), (SELECT " + kSumFunction + "(" + kLocationSumColumns + ") FROM " +
+                    schema + ".location), (SELECT " + kSumFunction + "(key, value) FROM " + schema +
+                    ".meta WHERE key <> 'content_sum')";
   ES_ASSIGN_OR_RETURN(Stmt st, db.Prepare(sql));
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Internal("checksum query returned no row");
@@ -206,10 +206,10 @@ Status Exec(Db& db, const std::string& sql, std::initializer_list<int64_t> args)
 // format version and tables, on a connection of its own.
 Status CreateSnapshotFile(const std::string& path) {
   ES_ASSIGN_OR_RETURN(Db db, Db::Open(path, /*create=*/true));
-  ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = " + std::to_string(kPageSize) +
-                             "; PRAGMA journal_mode = OFF; PRAGMA application_id = " +
-                             std::to_string(kApplicationId) + "; PRAGMA user_version = " +
-                             std::to_string(kSnapshotFormatVersion) + ";"));
+  ES_RETURN_IF_ERROR(
+      db.Exec("PRAGMA page_size = " + std::to_string(kPageSize) +
+              "; PRAGMA journal_mode = OFF; PRAGMA application_id = " + std::to_string(kApplicationId) +
+              "; PRAGMA user_version = " + std::to_string(kSnapshotFormatVersion) + ";"));
   return db.Exec(es_snapshot_schema_texts[kSnapshotFormatVersion - 1]);
 }
 
@@ -305,16 +305,26 @@ Result<Meta> ReadMeta(Db& db, const std::string& schema) {
       *out = Uuid::FromBytes(b.data());
       return Status::Ok();
     };
-    if (key == "format_version") m.format_version = st.Int(1);
-    else if (key == "library_id") ES_RETURN_IF_ERROR(want_uuid(&m.library_id));
-    else if (key == "owner_uuid") ES_RETURN_IF_ERROR(want_uuid(&m.owner));
-    else if (key == "exported_by") ES_RETURN_IF_ERROR(want_uuid(&m.exported_by));
-    else if (key == "owner_name") m.owner_name = std::string(st.Text(1));
-    else if (key == "epoch") m.epoch = Epoch(static_cast<uint64_t>(st.Int(1)));
-    else if (key == "max_seq") m.max_seq = Seq(st.Int(1));
-    else if (key == "entries") m.entries = st.Int(1);
-    else if (key == "locations") m.locations = st.Int(1);
-    else if (key == "content_sum") m.content_sum = static_cast<uint64_t>(st.Int(1));
+    if (key == "format_version")
+      m.format_version = st.Int(1);
+    else if (key == "library_id")
+      ES_RETURN_IF_ERROR(want_uuid(&m.library_id));
+    else if (key == "owner_uuid")
+      ES_RETURN_IF_ERROR(want_uuid(&m.owner));
+    else if (key == "exported_by")
+      ES_RETURN_IF_ERROR(want_uuid(&m.exported_by));
+    else if (key == "owner_name")
+      m.owner_name = std::string(st.Text(1));
+    else if (key == "epoch")
+      m.epoch = Epoch(static_cast<uint64_t>(st.Int(1)));
+    else if (key == "max_seq")
+      m.max_seq = Seq(st.Int(1));
+    else if (key == "entries")
+      m.entries = st.Int(1);
+    else if (key == "locations")
+      m.locations = st.Int(1);
+    else if (key == "content_sum")
+      m.content_sum = static_cast<uint64_t>(st.Int(1));
   }
   for (const char* k : {"format_version", "library_id", "owner_uuid", "owner_name", "epoch", "max_seq",
                         "entries", "locations", "content_sum", "exported_by"}) {
@@ -358,8 +368,8 @@ Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::s
   uint32_t version = Be32(h + 60);
   if (version > static_cast<uint32_t>(kSnapshotFormatVersion))
     return InvalidArgument("snapshot " + path + ": format version " + std::to_string(version) +
-                           " is newer than this build reads (" +
-                           std::to_string(kSnapshotFormatVersion) + ")");
+                           " is newer than this build reads (" + std::to_string(kSnapshotFormatVersion) +
+                           ")");
   if (version != static_cast<uint32_t>(kSnapshotFormatVersion))
     return bad("unknown format version " + std::to_string(version));
 
@@ -388,8 +398,8 @@ Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::s
     {
       ES_ASSIGN_OR_RETURN(sqlite3_stmt * st, prep("PRAGMA quick_check(1)"));
       int r = sqlite3_step(st);
-      std::string res = r == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0))
-                                        : sqlite3_errmsg(raw);
+      std::string res =
+          r == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : sqlite3_errmsg(raw);
       sqlite3_finalize(st);
       if (res != "ok") return Corruption("quick_check: " + res);
     }
@@ -429,21 +439,29 @@ Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::s
         std::string key = k ? k : "";
         seen[key]++;
         int64_t v = 0;
-        if (key == "format_version") s = int_of(key, &m.format_version);
-        else if (key == "library_id") s = uuid_of(key, &m.library_id);
-        else if (key == "owner_uuid") s = uuid_of(key, &m.owner);
-        else if (key == "exported_by") s = uuid_of(key, &m.exported_by);
+        if (key == "format_version")
+          s = int_of(key, &m.format_version);
+        else if (key == "library_id")
+          s = uuid_of(key, &m.library_id);
+        else if (key == "owner_uuid")
+          s = uuid_of(key, &m.owner);
+        else if (key == "exported_by")
+          s = uuid_of(key, &m.exported_by);
         else if (key == "owner_name") {
-          if (sqlite3_column_type(st, 1) != SQLITE_TEXT) s = Corruption("metadata 'owner_name' is not text");
-          else m.owner_name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+          if (sqlite3_column_type(st, 1) != SQLITE_TEXT)
+            s = Corruption("metadata 'owner_name' is not text");
+          else
+            m.owner_name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
         } else if (key == "epoch") {
           s = int_of(key, &v);
           m.epoch = Epoch(static_cast<uint64_t>(v));
         } else if (key == "max_seq") {
           s = int_of(key, &v);
           m.max_seq = Seq(v);
-        } else if (key == "entries") s = int_of(key, &m.entries);
-        else if (key == "locations") s = int_of(key, &m.locations);
+        } else if (key == "entries")
+          s = int_of(key, &m.entries);
+        else if (key == "locations")
+          s = int_of(key, &m.locations);
         else if (key == "content_sum") {
           s = int_of(key, &v);
           m.content_sum = static_cast<uint64_t>(v);
@@ -475,8 +493,7 @@ Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::s
       return Corruption("holds entry seq " + std::to_string(ec[1]) + " above max_seq " +
                         std::to_string(m.max_seq.value()));
     ES_RETURN_IF_ERROR(one_row(
-        "SELECT count(*) FROM main.entry WHERE location NOT IN (SELECT id FROM main.location)", 1,
-        &orphans));
+        "SELECT count(*) FROM main.entry WHERE location NOT IN (SELECT id FROM main.location)", 1, &orphans));
     if (orphans != 0) return Corruption(std::to_string(orphans) + " entries refer to no location");
     // The row checksum guards against damage after the file was written.
     // A file whose SHA-256 equals the one its exporter computed while
@@ -554,25 +571,37 @@ Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::
       m.max_seq = wm->seq;
     }
     const int64_t o = owner.value(), mx = m.max_seq.value();
-    ES_RETURN_IF_ERROR(Exec(db, "INSERT INTO " + s + ".location(id, uuid, root_path, name, seq, deleted)"
-                            " SELECT id, uuid, root_path, name, seq, deleted FROM main.location"
-                            " WHERE owner = ?1 AND seq <= ?2 ORDER BY id", {o, mx}));
-    ES_RETURN_IF_ERROR(Exec(db, "INSERT INTO " + s + ".entry(seq, uuid, location, parent, name,"
-                            " extension, kind, size, inode, created_ns, modified_ns, accessed_ns,"
-                            " content_hash, deleted)"
-                            " SELECT seq, uuid, location, parent, name, extension, kind, size, inode,"
-                            " created_ns, modified_ns, accessed_ns, content_hash, deleted"
-                            " FROM main.entry WHERE owner = ?1 AND seq <= ?2 ORDER BY seq", {o, mx}));
+    ES_RETURN_IF_ERROR(Exec(db,
+                            "INSERT INTO " + s +
+                                ".location(id, uuid, root_path, name, seq, deleted)"
+                                " SELECT id, uuid, root_path, name, seq, deleted FROM main.location"
+                                " WHERE owner = ?1 AND seq <= ?2 ORDER BY id",
+                            {o, mx}));
+    ES_RETURN_IF_ERROR(Exec(db,
+                            "INSERT INTO " + s +
+                                ".entry(seq, uuid, location, parent, name,"
+                                " extension, kind, size, inode, created_ns, modified_ns, accessed_ns,"
+                                " content_hash, deleted)"
+                                " SELECT seq, uuid, location, parent, name, extension, kind, size, inode,"
+                                " created_ns, modified_ns, accessed_ns, content_hash, deleted"
+                                " FROM main.entry WHERE owner = ?1 AND seq <= ?2 ORDER BY seq",
+                            {o, mx}));
     m.entries = db.Changes();
     // A replica may hold a location changed after its watermark whose older
     // entries are exported: include it as stored so no entry is orphaned.
-    ES_ASSIGN_OR_RETURN(int64_t newer, QueryInt(db, "SELECT count(*) FROM main.location WHERE owner = ?1"
-                                                " AND seq > " + std::to_string(mx), o));
+    ES_ASSIGN_OR_RETURN(int64_t newer, QueryInt(db,
+                                                "SELECT count(*) FROM main.location WHERE owner = ?1"
+                                                " AND seq > " +
+                                                    std::to_string(mx),
+                                                o));
     if (newer > 0) {
-      ES_RETURN_IF_ERROR(Exec(db, "INSERT INTO " + s + ".location(id, uuid, root_path, name, seq, deleted)"
-                              " SELECT id, uuid, root_path, name, seq, deleted FROM main.location"
-                              " WHERE owner = ?1 AND seq > ?2 AND id IN (SELECT DISTINCT location FROM " +
-                              s + ".entry) ORDER BY id", {o, mx}));
+      ES_RETURN_IF_ERROR(Exec(db,
+                              "INSERT INTO " + s +
+                                  ".location(id, uuid, root_path, name, seq, deleted)"
+                                  " SELECT id, uuid, root_path, name, seq, deleted FROM main.location"
+                                  " WHERE owner = ?1 AND seq > ?2 AND id IN (SELECT DISTINCT location FROM " +
+                                  s + ".entry) ORDER BY id",
+                              {o, mx}));
     }
     ES_ASSIGN_OR_RETURN(m.locations, QueryInt(db, "SELECT count(*) FROM " + s + ".location"));
 
@@ -670,8 +699,10 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     stats.rows_replaced += static_cast<uint64_t>(db.Changes());
 
     auto insert_failed = [&](const Status& st) { return st.Wrap("import snapshot " + path); };
-    Status st = Exec(db, "INSERT INTO main.location(uuid, owner, root_path, name, seq, deleted)"
-                     " SELECT uuid, ?1, root_path, name, seq, deleted FROM " + s + ".location ORDER BY id",
+    Status st = Exec(db,
+                     "INSERT INTO main.location(uuid, owner, root_path, name, seq, deleted)"
+                     " SELECT uuid, ?1, root_path, name, seq, deleted FROM " +
+                         s + ".location ORDER BY id",
                      {o});
     if (!st.ok()) return insert_failed(st);
     if (static_cast<uint64_t>(db.Changes()) != info.locations)
@@ -679,12 +710,15 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
                         " locations, expected " + std::to_string(info.locations));
     // CROSS JOIN fixes the loop order: scan the snapshot's entries in seq
     // order, look each location up by file-local id, then by uuid in main.
-    st = Exec(db, "INSERT INTO main.entry(uuid, owner, location, parent, name, extension, kind, size,"
+    st = Exec(db,
+              "INSERT INTO main.entry(uuid, owner, location, parent, name, extension, kind, size,"
               " inode, created_ns, modified_ns, accessed_ns, content_hash, seq, deleted)"
               " SELECT e.uuid, ?1, m.id, e.parent, e.name, e.extension, e.kind, e.size, e.inode,"
               " e.created_ns, e.modified_ns, e.accessed_ns, e.content_hash, e.seq, e.deleted"
-              " FROM " + s + ".entry AS e CROSS JOIN " + s + ".location AS l CROSS JOIN main.location AS m"
-              " WHERE l.id = e.location AND m.uuid = l.uuid ORDER BY e.seq",
+              " FROM " +
+                  s + ".entry AS e CROSS JOIN " + s +
+                  ".location AS l CROSS JOIN main.location AS m"
+                  " WHERE l.id = e.location AND m.uuid = l.uuid ORDER BY e.seq",
               {o});
     if (!st.ok()) return insert_failed(st);
     if (static_cast<uint64_t>(db.Changes()) != info.entries)
@@ -693,18 +727,22 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     stats.rows_written = info.entries + info.locations;
 
     ES_RETURN_IF_ERROR(lib.SetEpoch(owner, info.epoch));
-    ES_ASSIGN_OR_RETURN(Stmt wmst, db.Prepare(
-        "INSERT INTO main.watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
-        " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
-        " source = excluded.source, updated_ms = excluded.updated_ms"));
+    ES_ASSIGN_OR_RETURN(
+        Stmt wmst,
+        db.Prepare("INSERT INTO main.watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
+                   " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
+                   " source = excluded.source, updated_ms = excluded.updated_ms"));
     wmst.Bind(1, o).Bind(2, static_cast<int64_t>(info.epoch.value())).Bind(3, info.max_seq.value());
-    if (source) wmst.Bind(4, source->value()); else wmst.BindNull(4);
+    if (source)
+      wmst.Bind(4, source->value());
+    else
+      wmst.BindNull(4);
     wmst.Bind(5, NowMs());
     ES_RETURN_IF_ERROR(wmst.Run());
     if (stats.rows_written > 0) {
-      ES_ASSIGN_OR_RETURN(Stmt count, db.Prepare(
-          "INSERT INTO main.meta(key, value) VALUES('rows_applied', ?1)"
-          " ON CONFLICT(key) DO UPDATE SET value = value + ?1"));
+      ES_ASSIGN_OR_RETURN(Stmt count,
+                          db.Prepare("INSERT INTO main.meta(key, value) VALUES('rows_applied', ?1)"
+                                     " ON CONFLICT(key) DO UPDATE SET value = value + ?1"));
       count.Bind(1, static_cast<int64_t>(stats.rows_written));
       ES_RETURN_IF_ERROR(count.Run());
     }

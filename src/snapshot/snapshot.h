@@ -25,24 +25,24 @@ namespace entrysync {
 inline constexpr int kSnapshotFormatVersion = 1;
 
 struct SnapshotInfo {
-  Uuid owner;              // the owner's device uuid
-  std::string owner_name;  // the owner's name as the exporter knew it
-  Epoch epoch;             // the owner's index epoch
-  Seq max_seq;             // every row of the owner with seq <= max_seq, none above
-  uint64_t entries = 0;    // entry rows, tombstones included
-  uint64_t locations = 0;  // location rows, tombstones included
-  uint64_t size_bytes = 0; // size of the file
-  std::string sha256;      // SHA-256 of the whole file, 64 lowercase hex digits
-  Uuid library_id;         // library the owner belongs to
-  Uuid exported_by;        // uuid of the device that wrote the file
+  Uuid owner;               // the owner's device uuid
+  std::string owner_name;   // the owner's name as the exporter knew it
+  Epoch epoch;              // the owner's index epoch
+  Seq max_seq;              // every row of the owner with seq <= max_seq, none above
+  uint64_t entries = 0;     // entry rows, tombstones included
+  uint64_t locations = 0;   // location rows, tombstones included
+  uint64_t size_bytes = 0;  // size of the file
+  std::string sha256;       // SHA-256 of the whole file, 64 lowercase hex digits
+  Uuid library_id;          // library the owner belongs to
+  Uuid exported_by;         // uuid of the device that wrote the file
 };
 
 struct ImportStats {
-  SnapshotInfo info;         // what was imported (as InspectSnapshot saw it)
-  DeviceRowId owner;         // the owner's device row in the importing library
-  uint64_t rows_written = 0; // locations + entries inserted (added to meta rows_applied)
+  SnapshotInfo info;           // what was imported (as InspectSnapshot saw it)
+  DeviceRowId owner;           // the owner's device row in the importing library
+  uint64_t rows_written = 0;   // locations + entries inserted (added to meta rows_applied)
   uint64_t rows_replaced = 0;  // rows of the owner this library held before, deleted
-  double seconds = 0;        // wall time of the whole import, checks included
+  double seconds = 0;          // wall time of the whole import, checks included
 };
 
 // Writes the rows of `owner` that `lib` holds as a snapshot file at `path`

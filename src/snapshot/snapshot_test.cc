@@ -345,11 +345,13 @@ TEST_F(SnapshotTest, ImportThenDeltasContinue) {
   // The delta a session would send: rows with seq > the snapshot's max_seq.
   Seq upto = a_->lib->LocalDevice()->max_seq;
   std::vector<EntryRecord> delta;
-  ASSERT_TRUE(a_->lib->ScanOwnerEntries(a_->lib->local_device(), info->max_seq, upto, 0,
-                                        [&](EntryRecord&& r) {
-                                          delta.push_back(std::move(r));
-                                          return true;
-                                        }).ok());
+  ASSERT_TRUE(a_->lib
+                  ->ScanOwnerEntries(a_->lib->local_device(), info->max_seq, upto, 0,
+                                     [&](EntryRecord&& r) {
+                                       delta.push_back(std::move(r));
+                                       return true;
+                                     })
+                  .ok());
   std::vector<LocationRecord> locs;
   auto all_locs = a_->lib->ListLocations(a_->lib->local_device());
   ASSERT_TRUE(all_locs.ok());
@@ -377,11 +379,14 @@ TEST_F(SnapshotTest, ReplicaExportStopsAtTheWatermark) {
   auto more = MakeTree(1, 5, "late");
   ASSERT_TRUE(a_->tm->CommitChanges(loc1_, more).ok());
   std::vector<EntryRecord> delta;
-  ASSERT_TRUE(a_->lib->ScanOwnerEntries(a_->lib->local_device(), info->max_seq,
-                                        a_->lib->LocalDevice()->max_seq, 0, [&](EntryRecord&& r) {
-                                          delta.push_back(std::move(r));
-                                          return true;
-                                        }).ok());
+  ASSERT_TRUE(a_->lib
+                  ->ScanOwnerEntries(a_->lib->local_device(), info->max_seq, a_->lib->LocalDevice()->max_seq,
+                                     0,
+                                     [&](EntryRecord&& r) {
+                                       delta.push_back(std::move(r));
+                                       return true;
+                                     })
+                  .ok());
   auto rep = Replica::Make(*b_->lib);
   ASSERT_TRUE(rep->Apply(st->owner, info->epoch, {}, delta, std::nullopt, st->owner).ok());
   std::string relay = Snap("relay.snap");

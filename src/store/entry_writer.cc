@@ -34,12 +34,17 @@ std::string EntrySql(size_t rows) {
 
 void BindEntry(store::Stmt& st, int base, DeviceRowId owner, LocationRowId loc, const EntryRecord& r) {
   st.Bind(base + 1, r.uuid).Bind(base + 2, owner.value()).Bind(base + 3, loc.value());
-  if (r.parent.is_nil()) st.BindNull(base + 4); else st.Bind(base + 4, r.parent);
+  if (r.parent.is_nil())
+    st.BindNull(base + 4);
+  else
+    st.Bind(base + 4, r.parent);
   st.Bind(base + 5, r.name).Bind(base + 6, r.extension).Bind(base + 7, static_cast<int64_t>(r.kind));
   st.Bind(base + 8, static_cast<int64_t>(r.size)).Bind(base + 9, static_cast<int64_t>(r.inode));
   st.Bind(base + 10, r.created_ns).Bind(base + 11, r.modified_ns).Bind(base + 12, r.accessed_ns);
-  if (r.content_hash.empty()) st.BindNull(base + 13);
-  else st.BindBlob(base + 13, r.content_hash.data(), r.content_hash.size());
+  if (r.content_hash.empty())
+    st.BindNull(base + 13);
+  else
+    st.BindBlob(base + 13, r.content_hash.data(), r.content_hash.size());
   st.Bind(base + 14, r.seq.value()).Bind(base + 15, r.deleted ? 1 : 0);
 }
 
@@ -54,8 +59,7 @@ Result<EntryWriter> EntryWriter::Make(Library& lib) {
   EntryWriter w(lib);
   store::Db& db = lib.db();
   ES_ASSIGN_OR_RETURN(w.put_entry_, db.Prepare(EntrySql(1)));
-  ES_ASSIGN_OR_RETURN(w.put_entry_newer_,
-                      db.Prepare(EntrySql(1) + " WHERE excluded.seq > entry.seq"));
+  ES_ASSIGN_OR_RETURN(w.put_entry_newer_, db.Prepare(EntrySql(1) + " WHERE excluded.seq > entry.seq"));
   ES_ASSIGN_OR_RETURN(w.put_location_, db.Prepare(kPutLocation));
   ES_ASSIGN_OR_RETURN(w.put_location_newer_,
                       db.Prepare(std::string(kPutLocation) + " WHERE excluded.seq > location.seq"));
@@ -95,25 +99,27 @@ namespace {
 // instead of copying each one (the copies and their frees cost about a
 // quarter of the bulk path's instructions). REQUIRES: `r` outlives the
 // statement's next step; PutEntries clears the bindings before returning.
-void BindEntryStatic(sqlite3_stmt* st, int base, DeviceRowId owner, LocationRowId loc,
-                     const EntryRecord& r) {
+void BindEntryStatic(sqlite3_stmt* st, int base, DeviceRowId owner, LocationRowId loc, const EntryRecord& r) {
   sqlite3_bind_blob(st, base + 1, r.uuid.bytes.data(), 16, SQLITE_STATIC);
   sqlite3_bind_int64(st, base + 2, owner.value());
   sqlite3_bind_int64(st, base + 3, loc.value());
-  if (r.parent.is_nil()) sqlite3_bind_null(st, base + 4);
-  else sqlite3_bind_blob(st, base + 4, r.parent.bytes.data(), 16, SQLITE_STATIC);
+  if (r.parent.is_nil())
+    sqlite3_bind_null(st, base + 4);
+  else
+    sqlite3_bind_blob(st, base + 4, r.parent.bytes.data(), 16, SQLITE_STATIC);
   sqlite3_bind_text(st, base + 5, r.name.data(), static_cast<int>(r.name.size()), SQLITE_STATIC);
-  sqlite3_bind_text(st, base + 6, r.extension.data(), static_cast<int>(r.extension.size()),
-                    SQLITE_STATIC);
+  sqlite3_bind_text(st, base + 6, r.extension.data(), static_cast<int>(r.extension.size()), SQLITE_STATIC);
   sqlite3_bind_int64(st, base + 7, static_cast<int64_t>(r.kind));
   sqlite3_bind_int64(st, base + 8, static_cast<int64_t>(r.size));
   sqlite3_bind_int64(st, base + 9, static_cast<int64_t>(r.inode));
   sqlite3_bind_int64(st, base + 10, r.created_ns);
   sqlite3_bind_int64(st, base + 11, r.modified_ns);
   sqlite3_bind_int64(st, base + 12, r.accessed_ns);
-  if (r.content_hash.empty()) sqlite3_bind_null(st, base + 13);
-  else sqlite3_bind_blob(st, base + 13, r.content_hash.data(), static_cast<int>(r.content_hash.size()),
-                         SQLITE_STATIC);
+  if (r.content_hash.empty())
+    sqlite3_bind_null(st, base + 13);
+  else
+    sqlite3_bind_blob(st, base + 13, r.content_hash.data(), static_cast<int>(r.content_hash.size()),
+                      SQLITE_STATIC);
   sqlite3_bind_int64(st, base + 14, r.seq.value());
   sqlite3_bind_int64(st, base + 15, r.deleted ? 1 : 0);
 }

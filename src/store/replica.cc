@@ -12,10 +12,9 @@ Result<Replica> Replica::Make(Library& lib) {
   return Replica(lib, std::move(w));
 }
 
-Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch,
-                                  std::span<const LocationRecord> locations,
-                                  std::span<const EntryRecord> entries,
-                                  std::optional<Seq> advance_to, DeviceRowId source) {
+Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch, std::span<const LocationRecord> locations,
+                                  std::span<const EntryRecord> entries, std::optional<Seq> advance_to,
+                                  DeviceRowId source) {
   if (owner == lib_->local_device())
     return PermissionDenied("refusing rows that claim to be this device's own");
   Transaction txn(lib_->db());
@@ -41,20 +40,22 @@ Result<ApplyStats> Replica::Apply(DeviceRowId owner, Epoch epoch,
   if (stats.written > 0) {
     // Lifetime count of rows written by replication: proves, across crashes
     // and restarts, that nothing was applied twice.
-    ES_ASSIGN_OR_RETURN(Stmt count, lib_->db().Prepare(
-        "INSERT INTO meta(key, value) VALUES('rows_applied', ?1)"
-        " ON CONFLICT(key) DO UPDATE SET value = value + ?1"));
+    ES_ASSIGN_OR_RETURN(Stmt count,
+                        lib_->db().Prepare("INSERT INTO meta(key, value) VALUES('rows_applied', ?1)"
+                                           " ON CONFLICT(key) DO UPDATE SET value = value + ?1"));
     count.Bind(1, static_cast<int64_t>(stats.written));
     ES_RETURN_IF_ERROR(count.Run());
   }
   if (advance_to) {
     Seq next = wm ? std::max(wm->seq, *advance_to) : *advance_to;
-    ES_ASSIGN_OR_RETURN(Stmt st, lib_->db().Prepare(
-        "INSERT INTO watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
-        " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
-        " source = excluded.source, updated_ms = excluded.updated_ms"));
+    ES_ASSIGN_OR_RETURN(
+        Stmt st, lib_->db().Prepare(
+                     "INSERT INTO watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
+                     " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
+                     " source = excluded.source, updated_ms = excluded.updated_ms"));
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(epoch.value())).Bind(3, next.value());
     st.Bind(4, source.value()).Bind(5, now);
     ES_RETURN_IF_ERROR(st.Run());
@@ -72,9 +73,9 @@ Status Replica::ResetOwner(DeviceRowId owner, Epoch epoch) {
     st.Bind(1, owner.value());
     ES_RETURN_IF_ERROR(st.Run());
   }
-  ES_ASSIGN_OR_RETURN(Stmt st, lib_->db().Prepare(
-      "INSERT INTO watermark(owner, epoch, seq, updated_ms) VALUES(?, ?, 0, 0)"
-      " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = 0"));
+  ES_ASSIGN_OR_RETURN(
+      Stmt st, lib_->db().Prepare("INSERT INTO watermark(owner, epoch, seq, updated_ms) VALUES(?, ?, 0, 0)"
+                                  " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = 0"));
   st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(epoch.value()));
   ES_RETURN_IF_ERROR(st.Run());
   ES_RETURN_IF_ERROR(lib_->SetEpoch(owner, epoch));

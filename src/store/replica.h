@@ -38,7 +38,6 @@ class Replica {
   // owner's index was reset and will be resent from zero. One transaction.
   Status ResetOwner(DeviceRowId owner, Epoch epoch);
 
-
  private:
   explicit Replica(Library& lib, EntryWriter w) : lib_(&lib), writer_(std::move(w)) {}
   Library* lib_;

@@ -39,7 +39,8 @@ TEST(ChoosePullTest, MassiveDeltaOnTopOfHeldRowsIsFetchedInPages) {
   SyncConfig c;  // bulk from 100K missing rows, only when some are held
   EXPECT_EQ(ChoosePull(c, 99'999, true), Strategy::kAuto);
   EXPECT_EQ(ChoosePull(c, 100'000, true), Strategy::kBulk);
-  EXPECT_EQ(ChoosePull(c, 1'000'000, false), Strategy::kAuto);  // nothing held: the server may offer a snapshot
+  EXPECT_EQ(ChoosePull(c, 1'000'000, false),
+            Strategy::kAuto);  // nothing held: the server may offer a snapshot
   c.bulk_threshold = 10;
   EXPECT_EQ(ChoosePull(c, 10, true), Strategy::kBulk);
   c.forced = Strategy::kBulk;

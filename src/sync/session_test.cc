@@ -32,9 +32,7 @@ struct TestNode {
     tm = std::make_unique<TransactionManager>(*lib, bus);
     svc = std::make_unique<SyncService>(dir.path(), cfg);
   }
-  void Pair(TestNode& other) {
-    ASSERT_TRUE(lib->AddPeer(other.lib->LocalDevice()->name, other.id, "").ok());
-  }
+  void Pair(TestNode& other) { ASSERT_TRUE(lib->AddPeer(other.lib->LocalDevice()->name, other.id, "").ok()); }
   // Commits `n` generated entries under a new location; returns them.
   std::vector<EntryRecord> Index(int n, const std::string& root = "/data") {
     auto loc = tm->AddLocation(root, "data");
@@ -299,7 +297,7 @@ TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
   EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
   auto snap = sb->Snapshot();
   EXPECT_EQ(snap.counters.snapshots_imported, 1u);
-  EXPECT_EQ(snap.counters.batches_received, 0u);  // no rows streamed
+  EXPECT_EQ(snap.counters.batches_received, 0u);      // no rows streamed
   EXPECT_EQ(snap.counters.rows_applied, 5000u + 1u);  // entries + the location
   ASSERT_FALSE(snap.transfers.empty());
   EXPECT_EQ(snap.transfers[0].strategy, Strategy::kSnapshot);
@@ -447,7 +445,8 @@ TEST_F(SyncTest, UnpairedDeviceIsRefused) {
   StartBoth();
   auto [si, sb] = Connect(intruder, *b_);
   ASSERT_TRUE(WaitFor([&] { return si->closed() && sb->closed(); }));
-  EXPECT_NE(sb->close_status().message().find("not paired"), std::string::npos) << sb->close_status().message();
+  EXPECT_NE(sb->close_status().message().find("not paired"), std::string::npos)
+      << sb->close_status().message();
   EXPECT_EQ(b_->DigestOf(intruder.uuid), "none");
   intruder.svc->Stop();
 }
