@@ -550,8 +550,21 @@ Status Session::OnError(const Frame& f) {
   Status why = e.code() == wire::ERROR_NOT_FOUND ? NotFound(e.message()) : Aborted(e.message());
   if (it->second.done) it->second.done(why);
   if (!it->second.folder_only) host_.ReleasePull(it->second.owner, this);
-  progress_[it->second.progress_index].finished = Now();
+  TransferProgress& p = progress_[it->second.progress_index];
+  p.finished = Now();
+  // A snapshot the peer could not export or stream (asked for, or chosen by
+  // the peer, which then fails the request as INTERNAL): retry once as rows.
+  bool was_snapshot = !it->second.folder_only && !snapshot_refused_.count(it->second.owner) &&
+                      (p.strategy == Strategy::kSnapshot || e.code() == wire::ERROR_INTERNAL);
+  if (it->second.download) CloseFd(it->second.download->fd);  // the .part stays for a later offer
+  Uuid owner = it->second.owner;
   pulls_.erase(it);
+  if (was_snapshot) {
+    spdlog::warn("{} could not send a snapshot of {}: {}; pulling its rows instead", snapshot_.peer_name,
+                 p.owner_name, e.message());
+    snapshot_refused_.insert(owner);
+    return EvaluatePulls();
+  }
   MaybeSendDone();
   return Status::Ok();
 }
