@@ -338,6 +338,22 @@ Result<Meta> ReadMeta(Db& db, const std::string& schema) {
   return m;
 }
 
+// What a snapshot file holds: its metadata and the scan of its bytes.
+SnapshotInfo InfoOf(const Meta& m, const FileScan& scan) {
+  SnapshotInfo info;
+  info.owner = m.owner;
+  info.owner_name = m.owner_name;
+  info.epoch = m.epoch;
+  info.max_seq = m.max_seq;
+  info.entries = static_cast<uint64_t>(m.entries);
+  info.locations = static_cast<uint64_t>(m.locations);
+  info.size_bytes = scan.size;
+  info.sha256 = scan.sha256;
+  info.library_id = m.library_id;
+  info.exported_by = m.exported_by;
+  return info;
+}
+
 Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::string>& expected_sha256) {
   auto bad = [&](std::string why) {
     // SQLite's reports may span lines ("*** in database main ***\n..."): one line for users.
@@ -511,18 +527,7 @@ Result<SnapshotInfo> Inspect(const std::string& path, const std::optional<std::s
                      5 * static_cast<uint64_t>(sums[2]);
       if (sum != m.content_sum) return Corruption("content checksum mismatch (rows altered)");
     }
-    SnapshotInfo info;
-    info.owner = m.owner;
-    info.owner_name = m.owner_name;
-    info.epoch = m.epoch;
-    info.max_seq = m.max_seq;
-    info.entries = static_cast<uint64_t>(m.entries);
-    info.locations = static_cast<uint64_t>(m.locations);
-    info.size_bytes = scan.size;
-    info.sha256 = scan.sha256;
-    info.library_id = m.library_id;
-    info.exported_by = m.exported_by;
-    return info;
+    return InfoOf(m, scan);
   };
   auto r = checks();
   if (!r.ok()) {
@@ -636,18 +641,7 @@ Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::
   cleanup.Release();
   ES_RETURN_IF_ERROR(SyncDir(path));
 
-  SnapshotInfo info;
-  info.owner = m.owner;
-  info.owner_name = m.owner_name;
-  info.epoch = m.epoch;
-  info.max_seq = m.max_seq;
-  info.entries = static_cast<uint64_t>(m.entries);
-  info.locations = static_cast<uint64_t>(m.locations);
-  info.size_bytes = scan.size;
-  info.sha256 = scan.sha256;
-  info.library_id = m.library_id;
-  info.exported_by = m.exported_by;
-  return info;
+  return InfoOf(m, scan);
 }
 
 // ---- inspect ----

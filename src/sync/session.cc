@@ -49,22 +49,6 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
-wire::ErrorCode ErrorCodeOf(const Status& s) {
-  switch (s.code()) {
-    case Code::kCorruption:
-      return wire::ERROR_CORRUPTION;
-    case Code::kPermissionDenied:
-      return wire::ERROR_NOT_PAIRED;
-    case Code::kNotFound:
-      return wire::ERROR_NOT_FOUND;
-    case Code::kProtocol:
-    case Code::kInvalidArgument:
-      return wire::ERROR_PROTOCOL;
-    default:
-      return wire::ERROR_INTERNAL;
-  }
-}
-
 wire::Strategy StrategyToWire(Strategy s) { return static_cast<wire::Strategy>(s); }
 Strategy StrategyFromWire(int s) { return s >= 0 && s <= 4 ? static_cast<Strategy>(s) : Strategy::kAuto; }
 
@@ -113,10 +97,7 @@ void Session::Close(Status why) {
   }
   cv_.notify_all();
   if (!why.ok() && started_) {
-    wire::Error e;
-    e.set_code(ErrorCodeOf(why));
-    e.set_message(why.message());
-    stream_->Write(EncodeFrame(e));
+    stream_->Write(EncodeFrame(ErrorToWire(why)));
   }
   if (started_) stream_->Close();
 }
@@ -533,12 +514,8 @@ Status Session::OnPathRequest(PathRequest& pr) {
   return Status::Ok();
 }
 
-Status Session::FailRequest(uint64_t request_id, wire::ErrorCode code, const std::string& why) {
-  wire::Error e;
-  e.set_code(code);
-  e.set_message(why);
-  e.set_request_id(request_id);
-  Send(EncodeFrame(e));
+Status Session::FailRequest(uint64_t request_id, const Status& why) {
+  Send(EncodeFrame(ErrorToWire(why, request_id)));
   return Status::Ok();
 }
 
@@ -581,8 +558,7 @@ Status Session::OnStateRequest(const Frame& f) {
   }
   auto dev = lib_->FindDeviceByUuid(owner);
   if (!dev.ok()) {
-    return FailRequest(r.request_id(), wire::ERROR_NOT_FOUND,
-                       "this device holds nothing of owner " + owner.ToString());
+    return FailRequest(r.request_id(), NotFound("this device holds nothing of owner " + owner.ToString()));
   }
   ES_ASSIGN_OR_RETURN(auto served, Servable(dev->id));
   Serve s;
@@ -643,7 +619,7 @@ Status Session::ServePath(const wire::StateRequest& r, const Uuid& owner, Device
                           Epoch epoch) {
   std::string path = r.folder_path();
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  auto fail = [&](const std::string& why) { return FailRequest(r.request_id(), wire::ERROR_NOT_FOUND, why); };
+  auto fail = [&](const std::string& why) { return FailRequest(r.request_id(), NotFound(why)); };
   ES_ASSIGN_OR_RETURN(auto locations, lib_->ListLocations(owner_row));
   const LocationInfo* best = nullptr;
   for (const auto& l : locations) {
@@ -1082,8 +1058,7 @@ Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
     // The request fails; the peer may ask again for rows instead.
     spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, snapshot_.peer_name,
                  o.status().message());
-    return FailRequest(s.id, wire::ERROR_INTERNAL,
-                       "snapshot of " + owner_name + " unavailable: " + o.status().message());
+    return FailRequest(s.id, Internal("snapshot of " + owner_name + " unavailable: " + o.status().message()));
   }
   offered_[o->sha256_hex] = *o;
   wire::SnapshotOffer offer;
@@ -1111,9 +1086,7 @@ Status Session::OfferSnapshot(const Serve& s, const std::string& owner_name) {
 Status Session::OnSnapshotRequest(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::SnapshotRequest>(f));
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
-  auto fail = [&](const std::string& why) {
-    return FailRequest(r.transfer_id(), wire::ERROR_NOT_FOUND, why);
-  };
+  auto fail = [&](const std::string& why) { return FailRequest(r.transfer_id(), NotFound(why)); };
   auto it = offered_.find(HexEncode(r.sha256().data(), r.sha256().size()));
   if (r.sha256().size() != 32 || it == offered_.end())
     return fail("no such snapshot offered in this session");
@@ -1169,7 +1142,7 @@ Status Session::PumpSnapshots(bool* did_work) {
       // SQLite pages compress well (zstd level 1: about a third); the codec
       // falls back to raw bytes when it does not pay.
       Compressed z = CompressPayload(config_.codec, data);
-      c.set_codec(static_cast<wire::Codec>(z.codec));
+      c.set_codec(CodecToWire(z.codec));
       c.set_raw_size(static_cast<uint32_t>(n));
       c.set_data(z.codec == Codec::kNone ? std::move(data) : std::move(z.bytes));
       c.set_transfer_id(sv.id);
@@ -1276,9 +1249,7 @@ Status Session::OnSnapshotChunk(const Frame& f) {
   if (c.offset() != d.received)
     return ProtocolError("SnapshotChunk at byte " + std::to_string(c.offset()) + ", expected " +
                          std::to_string(d.received));
-  Codec codec = static_cast<Codec>(c.codec());
-  if (codec != Codec::kNone && codec != Codec::kZstd && codec != Codec::kGzip)
-    return ProtocolError("SnapshotChunk with unknown codec " + std::to_string(c.codec()));
+  ES_ASSIGN_OR_RETURN(Codec codec, CodecFromWire(c.codec()));
   uint64_t raw_size = codec == Codec::kNone ? c.data().size() : c.raw_size();
   if (raw_size > d.size - d.received)
     return Corruption("snapshot chunk runs past the offered size of " + std::to_string(d.size) + " bytes");

@@ -215,7 +215,7 @@ class Session {
   Status ServePath(const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row, Epoch epoch);
   Status OnError(const Frame& f);
   // Fails one request of the peer's with an Error frame; the session goes on.
-  Status FailRequest(uint64_t request_id, wire::ErrorCode code, const std::string& why);
+  Status FailRequest(uint64_t request_id, const Status& why);
   Status OfferSnapshot(const Serve& s, const std::string& owner_name);
   Status OnSnapshotOffer(const Frame& f);
   Status OnSnapshotRequest(const Frame& f);
