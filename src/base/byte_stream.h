@@ -24,13 +24,21 @@ class ByteStream {
   // Called exactly once when the stream ends: OK for an orderly close by
   // either side, an error otherwise. No callback follows it.
   using CloseHandler = std::function<void(Status)>;
+  // Called after queued bytes were taken by the transport (PendingWriteBytes
+  // went down): a sender that stopped at a high-water mark resumes here
+  // instead of polling.
+  using WritableHandler = std::function<void()>;
 
   virtual ~ByteStream() = default;
 
-  // Starts delivering received bytes. Callbacks run on the stream's own
-  // thread, one at a time, never concurrently with each other. A handler may
-  // call Write and Close. REQUIRES: called once.
-  virtual void Start(DataHandler on_data, CloseHandler on_closed) = 0;
+  // Starts delivering received bytes. Callbacks run on the stream's
+  // executor (the io thread of a TLS stream, the executor given to a pipe
+  // end), one at a time, never concurrently with each other. A handler may
+  // call Write and Close. `on_writable` may be empty. REQUIRES: called once.
+  virtual void Start(DataHandler on_data, CloseHandler on_closed, WritableHandler on_writable) = 0;
+  void Start(DataHandler on_data, CloseHandler on_closed) {
+    Start(std::move(on_data), std::move(on_closed), nullptr);
+  }
 
   // Queues bytes for sending and returns at once. Thread-safe. Bytes written
   // after Close are dropped.

@@ -15,11 +15,23 @@ namespace entrysync::net {
 class HandlerSlot {
  public:
   // Installs the handlers. Thread-safe.
-  void Set(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed) {
+  void Set(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed,
+           ByteStream::WritableHandler on_writable = nullptr) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (detached_) return;
     on_data_ = std::move(on_data);
     on_closed_ = std::move(on_closed);
+    on_writable_ = std::move(on_writable);
+  }
+
+  // Calls the writable handler unless detached or closed.
+  void Writable() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (detached_ || closed_ || !on_writable_) return;
+    ++depth_;
+    on_writable_();
+    --depth_;
+    ReleaseIfDone();
   }
 
   // Calls the data handler unless detached or already closed.
@@ -62,12 +74,14 @@ class HandlerSlot {
     if (detached_ || closed_) {
       on_data_ = nullptr;
       on_closed_ = nullptr;
+      on_writable_ = nullptr;
     }
   }
 
   std::recursive_mutex mu_;
   ByteStream::DataHandler on_data_;
   ByteStream::CloseHandler on_closed_;
+  ByteStream::WritableHandler on_writable_;
   bool detached_ = false;
   bool closed_ = false;
   int depth_ = 0;

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "net/io_thread.h"
+
 namespace entrysync {
 namespace {
 
@@ -19,6 +21,12 @@ DeviceId Id(uint8_t b) {
   DeviceId id;
   id.bytes.fill(b);
   return id;
+}
+
+// Each end delivers on its own io thread, as two nodes would.
+std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> Pipe(PipeOptions o = {}) {
+  static IoThread io_a("pipe-a"), io_b("pipe-b");
+  return MakePipe(io_a.context().get_executor(), io_b.context().get_executor(), Id(1), Id(2), o);
 }
 
 // Collects what a stream delivers; checks callbacks never overlap.
@@ -78,7 +86,7 @@ class Sink {
 
 TEST(PipeTest, DeliversInOrderBothWays) {
   Sink sa, sb;
-  auto [a, b] = MakePipe(Id(1), Id(2));
+  auto [a, b] = Pipe();
   EXPECT_EQ(a->RemoteId(), Id(2));
   EXPECT_EQ(b->RemoteId(), Id(1));
   EXPECT_EQ(a->Describe(), "pipe");
@@ -110,7 +118,7 @@ TEST(PipeTest, DeliversInOrderBothWays) {
 
 TEST(PipeTest, CloseFlushesAndClosesBothEnds) {
   Sink sa, sb;
-  auto [a, b] = MakePipe(Id(1), Id(2));
+  auto [a, b] = Pipe();
   a->Start(sa.OnData(), sa.OnClosed());
   b->Start(sb.OnData(), sb.OnClosed());
   std::string big(1 << 20, 'x');
@@ -130,7 +138,7 @@ TEST(PipeTest, CloseFlushesAndClosesBothEnds) {
 
 TEST(PipeTest, ClosedBeforeStartStillReportsClose) {
   Sink sa, sb;
-  auto [a, b] = MakePipe(Id(1), Id(2));
+  auto [a, b] = Pipe();
   a->Write("abc");
   b->Close();
   a->Start(sa.OnData(), sa.OnClosed());
@@ -142,7 +150,7 @@ TEST(PipeTest, ClosedBeforeStartStillReportsClose) {
 
 TEST(PipeTest, ConcurrentWritersKeepEachWriteWhole) {
   Sink sb;
-  auto [a, b] = MakePipe(Id(1), Id(2));
+  auto [a, b] = Pipe();
   b->Start(sb.OnData(), sb.OnClosed());
   constexpr int kThreads = 8, kPerThread = 2000;
   std::vector<std::thread> writers;
@@ -171,7 +179,7 @@ TEST(PipeTest, ConcurrentWritersKeepEachWriteWhole) {
 
 TEST(PipeTest, MaxChunkSplitsDeliveries) {
   Sink sb;
-  auto [a, b] = MakePipe(Id(1), Id(2), PipeOptions{.max_chunk = 3});
+  auto [a, b] = Pipe(PipeOptions{.max_chunk = 3});
   b->Start(sb.OnData(), sb.OnClosed());
   a->Write("abcdefgh");
   ASSERT_TRUE(sb.WaitBytes(8));
@@ -183,7 +191,7 @@ TEST(PipeTest, DestroyWhileDataInFlight) {
   for (int round = 0; round < 20; ++round) {
     Sink sa;
     std::atomic<size_t> got{0};
-    auto [a, b] = MakePipe(Id(1), Id(2));
+    auto [a, b] = Pipe();
     a->Start(sa.OnData(), sa.OnClosed());
     b->Start(
         [&](std::string_view s) {
@@ -204,7 +212,7 @@ TEST(PipeTest, DestroyWhileDataInFlight) {
 
 TEST(PipeTest, EndMayBeDestroyedFromItsOwnHandler) {
   Sink sa;
-  auto [a, b_owned] = MakePipe(Id(1), Id(2));
+  auto [a, b_owned] = Pipe();
   std::unique_ptr<ByteStream> b = std::move(b_owned);
   std::promise<void> destroyed;
   a->Start(sa.OnData(), sa.OnClosed());
@@ -220,6 +228,33 @@ TEST(PipeTest, EndMayBeDestroyedFromItsOwnHandler) {
   auto c = sa.WaitClosed();
   ASSERT_TRUE(c.has_value());
   EXPECT_TRUE(c->ok());
+}
+
+TEST(PipeTest, CutClosesBothEndsWithAnError) {
+  Sink sa, sb;
+  auto [a, b] = Pipe();
+  a->Start(sa.OnData(), sa.OnClosed());
+  b->Start(sb.OnData(), sb.OnClosed());
+  CutPipe(*a);
+  auto ca = sa.WaitClosed();
+  auto cb = sb.WaitClosed();
+  ASSERT_TRUE(ca && cb);
+  EXPECT_FALSE(ca->ok());
+  EXPECT_FALSE(cb->ok());
+}
+
+TEST(PipeTest, WriterHearsWhenItsBytesAreTaken) {
+  Sink sb;
+  std::atomic<int> writable{0};
+  auto [a, b] = Pipe();
+  a->Start([](std::string_view) {}, [](Status) {}, [&] { ++writable; });
+  a->Write("abc");
+  a->Write("def");
+  b->Start(sb.OnData(), sb.OnClosed());
+  ASSERT_TRUE(sb.WaitBytes(6));
+  for (int i = 0; i < 1000 && writable.load() < 2; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(writable.load(), 2);
+  EXPECT_EQ(a->PendingWriteBytes(), 0u);
 }
 
 }  // namespace

@@ -399,6 +399,7 @@ void TlsConn::OnWritten(const asio::error_code& ec, size_t n) {
     return;
   }
   pending_.fetch_sub(plain_in_flight_);
+  bool drained_some = plain_in_flight_ > 0;
   plain_in_flight_ = 0;
   in_flight_raw_.clear();
   if (state_ == State::kReady || state_ == State::kOpen || state_ == State::kClosing) {
@@ -406,6 +407,7 @@ void TlsConn::OnWritten(const asio::error_code& ec, size_t n) {
   }
   FlushRaw();
   MaybeFinishClosing();
+  if (drained_some && state_ == State::kOpen) slot_.Writable();
 }
 
 void TlsConn::ArmRead() {
@@ -462,8 +464,9 @@ void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
 
 // ---- ByteStream ------------------------------------------------------------
 
-void TlsConn::Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed) {
-  slot_.Set(std::move(on_data), std::move(on_closed));
+void TlsConn::Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed,
+                    ByteStream::WritableHandler on_writable) {
+  slot_.Set(std::move(on_data), std::move(on_closed), std::move(on_writable));
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->DoStart(); });
 }
 

@@ -71,7 +71,8 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   void Abort(Status why);
 
   // ByteStream, thread-safe.
-  void Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed);
+  void Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed,
+             ByteStream::WritableHandler on_writable);
   void Write(std::string bytes);
   size_t PendingWriteBytes() const { return pending_.load(); }
   void Close();
@@ -175,8 +176,9 @@ class TlsStream final : public ByteStream {
     conn_->Detach();
     conn_->Close();
   }
-  void Start(DataHandler on_data, CloseHandler on_closed) override {
-    conn_->Start(std::move(on_data), std::move(on_closed));
+  using ByteStream::Start;
+  void Start(DataHandler on_data, CloseHandler on_closed, WritableHandler on_writable) override {
+    conn_->Start(std::move(on_data), std::move(on_closed), std::move(on_writable));
   }
   void Write(std::string bytes) override { conn_->Write(std::move(bytes)); }
   size_t PendingWriteBytes() const override { return conn_->PendingWriteBytes(); }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 
 namespace entrysync {
@@ -41,8 +42,21 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
 
 Node::Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity)
     : options_(std::move(options)), lib_(std::move(lib)), identity_(std::move(identity)) {
-  io_ = std::make_unique<IoThread>();
-  sync_ = std::make_unique<SyncService>(options_.library_dir, options_.sync);
+  io_ = std::make_unique<IoThread>("es-io");
+  loop_ = std::make_unique<IoThread>("es-sync");
+  SyncExecutor exec = loop_->context().get_executor();
+  dial_timer_ = std::make_unique<SyncTimer>(exec);
+  status_timer_ = std::make_unique<SyncTimer>(exec);
+  SyncObserver observer;
+  observer.on_changed = [this] { OnChanged(); };
+  observer.on_progress = [this] { ArmStatus(); };
+  observer.on_owner_advanced = [this](const DeviceInfo& owner, Epoch epoch, Seq seq) {
+    Emit(OwnerAdvancedEvent{owner.uuid, owner.name, epoch, seq});
+    OnChanged();
+  };
+  SyncConfig sync = options_.sync;
+  sync.hear_other_processes = options_.write_status;  // the daemon
+  sync_ = std::make_unique<SyncService>(options_.library_dir, sync, exec, std::move(observer));
 }
 
 Node::~Node() { Stop(); }
@@ -57,6 +71,8 @@ Status Node::Authorize(const DeviceId& id) {
 
 Status Node::Start() {
   ES_RETURN_IF_ERROR(sync_->Start());
+  started_ = true;
+  sync_->AttachBus(bus_);
   if (!options_.listen.empty()) {
     ES_ASSIGN_OR_RETURN(auto hp, ParseHostPort(options_.listen));
     ES_ASSIGN_OR_RETURN(
@@ -64,61 +80,44 @@ Status Node::Start() {
         TlsListener::Listen(
             *io_, identity_, hp.first, hp.second, [this](const DeviceId& id) { return Authorize(id); },
             [this](std::unique_ptr<ByteStream> s) {
-              DeviceId id = s->RemoteId();
-              spdlog::info("accepted {} from {}", ShortDeviceId(id), s->Describe());
-              Track(id, sync_->AddSession(std::move(s)));
+              spdlog::info("accepted {} from {}", ShortDeviceId(s->RemoteId()), s->Describe());
+              sync_->AddSession(std::move(s), /*outbound=*/false);
             },
-            [](Status why) { spdlog::warn("refused a connection: {}", why.message()); }));
+            [this](Status why) {
+              spdlog::warn("refused a connection: {}", why.message());
+              loop_->Post([this, why] { Emit(PeerRefusedEvent{"", why.message()}); });
+            }));
     spdlog::info("listening on {}:{} as device {}", hp.first, listener_->port(),
                  identity_.device_id().ToString());
   }
-  if (options_.dial_peers) dialer_ = std::thread([this] { DialLoop(); });
-  if (options_.write_status) {
-    status_writer_ = std::thread([this] {
-      std::string path = (fs::path(options_.library_dir) / "status.json").string();
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!stop_) {
-        lock.unlock();
-        std::string doc = StatusJson();
-        std::string tmp = path + ".tmp";
-        { std::ofstream(tmp) << doc; }
-        std::error_code ec;
-        fs::rename(tmp, path, ec);
-        lock.lock();
-        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
-      }
-    });
-  }
+  loop_->Post([this] { OnChanged(); });
   return Status::Ok();
 }
 
 void Node::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (dialer_.joinable()) dialer_.join();
-  if (status_writer_.joinable()) status_writer_.join();
+  if (stopped_) return;
+  stopped_ = true;
   if (listener_) listener_->Stop();
-  sync_->Stop();
+  if (started_) {
+    std::promise<void> done;
+    loop_->Post([this, &done] {
+      dial_timer_->cancel();
+      status_timer_->cancel();
+      sync_->Shutdown();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  loop_->Stop();
   io_->Stop();
   std::error_code ec;
-  fs::remove(fs::path(options_.library_dir) / "status.json", ec);
+  if (options_.write_status) fs::remove(fs::path(options_.library_dir) / "status.json", ec);
 }
 
 bool Node::HasSession(const DeviceId& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_device_.find(id);
-  if (it == by_device_.end()) return false;
-  auto s = it->second.lock();
-  return s && !s->closed();
-}
-
-void Node::Track(const DeviceId& id, std::shared_ptr<Session> s) {
-  std::lock_guard<std::mutex> lock(mu_);
-  by_device_[id] = s;
+  for (const auto& s : sync_->Sessions())
+    if (!s->closed() && s->remote_id() == id) return true;
+  return false;
 }
 
 Result<std::shared_ptr<Session>> Node::Connect(const DeviceInfo& peer) {
@@ -127,42 +126,133 @@ Result<std::shared_ptr<Session>> Node::Connect(const DeviceInfo& peer) {
   ES_ASSIGN_OR_RETURN(auto hp, ParseHostPort(peer.addr));
   auto stream = TlsDial(*io_, identity_, hp.first, hp.second, *peer.device_id);
   if (!stream.ok()) return stream.status().Wrap("connect to " + peer.name + " at " + peer.addr);
-  auto s = sync_->AddSession(std::move(*stream));
-  Track(*peer.device_id, s);
-  return s;
+  return sync_->AddSession(std::move(*stream), /*outbound=*/true);
 }
 
-void Node::DialLoop() {
-  std::map<DeviceId, std::chrono::steady_clock::time_point> next_try;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
-    std::vector<DeviceInfo> peers;
-    {
-      std::lock_guard<std::mutex> l(lib_mu_);
-      auto devices = lib_->ListDevices();
-      if (devices.ok())
-        for (auto& d : *devices)
-          if (!d.is_local && d.trusted && d.device_id && !d.addr.empty()) peers.push_back(d);
+void Node::Redial() {
+  if (!options_.dial_peers || stopped_) return;
+  std::vector<DeviceInfo> peers;
+  {
+    std::lock_guard<std::mutex> l(lib_mu_);
+    auto devices = lib_->ListDevices();
+    if (devices.ok())
+      for (auto& d : *devices)
+        if (!d.is_local && d.trusted && d.device_id && !d.addr.empty()) peers.push_back(d);
+  }
+  auto now = Clock::now();
+  std::optional<Clock::time_point> next;
+  for (const auto& p : peers) {
+    const DeviceId id = *p.device_id;
+    if (dialing_[id] || HasSession(id)) continue;
+    Backoff& b = backoff_[id];
+    if (now < b.next_try) {
+      next = next ? std::min(*next, b.next_try) : b.next_try;
+      continue;
     }
-    auto now = std::chrono::steady_clock::now();
-    for (const auto& p : peers) {
-      if (HasSession(*p.device_id) || now < next_try[*p.device_id]) continue;
-      auto s = Connect(p);
-      if (!s.ok()) {
-        spdlog::warn("{}", s.status().message());
-        next_try[*p.device_id] = now + std::chrono::seconds(2);
-      } else {
-        spdlog::info("connected to {} at {}", p.name, p.addr);
-      }
-    }
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+    auto hp = ParseHostPort(p.addr);
+    if (!hp.ok()) continue;
+    dialing_[id] = true;
+    TlsDialAsync(*io_, identity_, hp->first, hp->second, id,
+                 [this, p](Result<std::unique_ptr<ByteStream>> stream) {
+                   auto shared = std::make_shared<Result<std::unique_ptr<ByteStream>>>(std::move(stream));
+                   loop_->Post([this, p, shared] { OnDialed(p, std::move(*shared)); });
+                 });
+  }
+  if (next) {
+    dial_timer_->expires_at(*next);
+    dial_timer_->async_wait([this](const asio::error_code& ec) {
+      if (!ec) Redial();
+    });
   }
 }
 
+// A failed dial backs off 2 s, doubling up to a minute; a connection that
+// came up resets it.
+void Node::OnDialed(const DeviceInfo& peer, Result<std::unique_ptr<ByteStream>> stream) {
+  const DeviceId id = *peer.device_id;
+  dialing_[id] = false;
+  if (stopped_) return;
+  Backoff& b = backoff_[id];
+  if (!stream.ok()) {
+    b.delay = std::min<std::chrono::seconds>(std::chrono::seconds(60),
+                                             b.delay.count() ? b.delay * 2 : std::chrono::seconds(2));
+    b.next_try = Clock::now() + b.delay;
+    spdlog::warn("connect to {} at {}: {} (next try in {}s)", peer.name, peer.addr, stream.status().message(),
+                 b.delay.count());
+  } else if (!HasSession(id)) {
+    b = Backoff{};
+    spdlog::info("connected to {} at {}", peer.name, peer.addr);
+    sync_->AddSession(std::move(*stream), /*outbound=*/true);
+  }
+  Redial();
+}
+
+void Node::Emit(const NodeEvent& e) {
+  if (options_.on_event) options_.on_event(e);
+}
+
+// Sessions came or went, rows advanced, or another process wrote the
+// library: redial what is missing, report connections, and rewrite the
+// status file (at most twice a second, and only while something happens).
+void Node::OnChanged() {
+  if (stopped_) return;
+  Redial();
+  std::map<const Session*, std::string> states;
+  for (const auto& s : sync_->Sessions()) {
+    SessionSnapshot snap = s->Snapshot();
+    std::string was = known_states_.count(s.get()) ? known_states_[s.get()] : "handshake";
+    bool up = snap.state == "syncing" || snap.state == "current";
+    bool was_up = was == "syncing" || was == "current";
+    if (up && !was_up) Emit(PeerConnectedEvent{snap.peer_uuid, snap.peer_name, snap.address});
+    if (snap.state == "closed" && was_up)
+      Emit(PeerDisconnectedEvent{snap.peer_uuid, snap.peer_name, snap.close_reason});
+    states[s.get()] = snap.state;
+  }
+  for (const auto& [s, was] : known_states_)
+    if (!states.count(s) && (was == "syncing" || was == "current")) Emit(PeerDisconnectedEvent{{}, "", ""});
+  known_states_ = std::move(states);
+  ArmStatus();
+}
+
+// The status file now, then again every 500 ms while a transfer runs.
+void Node::ArmStatus() {
+  if (!status_armed_ && !stopped_) {
+    status_armed_ = true;
+    WriteStatus();
+    status_timer_->expires_after(std::chrono::milliseconds(500));
+    status_timer_->async_wait([this](const asio::error_code& ec) {
+      status_armed_ = false;
+      if (ec) return;
+      // While a transfer runs, keep the file (and progress events) fresh.
+      bool busy = false;
+      for (const auto& s : sync_->Sessions()) {
+        for (const auto& t : s->Snapshot().transfers) {
+          if (t.finished > 0) continue;
+          busy = true;
+          Emit(TransferProgressEvent{t.id, s->peer_name(), t.pulling, t.owner_name, StrategyName(t.strategy),
+                                     t.done, t.total, t.bytes, false});
+        }
+      }
+      if (busy) {
+        ArmStatus();
+      } else {
+        WriteStatus();
+      }
+    });
+  }
+}
+
+void Node::WriteStatus() {
+  if (!options_.write_status) return;
+  std::string path = (fs::path(options_.library_dir) / "status.json").string();
+  std::string tmp = path + ".tmp";
+  { std::ofstream(tmp) << StatusJson(); }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+}
+
 std::string Node::StatusJson() {
-  double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  double now = Clock::Seconds();
   json doc;
   {
     std::lock_guard<std::mutex> lock(lib_mu_);

@@ -1,23 +1,32 @@
-// Node: one device at work. Owns the identity, the io thread, the TLS
-// listener, the dialer that keeps paired peers connected, and the sync
-// service; writes a status file for `entrysync status`.
+// Node: one device at work. Owns the identity, two loops, the TLS listener,
+// the dialer that keeps paired peers connected, and the sync service;
+// writes a status file for `entrysync status`.
 //
-// Thread safety: public methods are thread-safe. Stop() must be called
-// before destruction from the thread that owns the Node (the destructor
-// calls it too).
+// Threads (constant, whatever the number of peers):
+//   - the io thread (net::IoThread "es-io") owns every socket and TLS
+//     object; it decodes frames and answers pings;
+//   - the sync loop ("es-sync") runs every session's protocol state
+//     machine, the SyncService, the dialer's and status writer's timers,
+//     and owns the library's one write connection;
+//   - the snapshot preparer exports this device's index in the background
+//     (SyncService).
+// Nothing polls: idle, the node wakes for keepalives only.
+//
+// Thread safety: public methods are thread-safe. Stop() must be called from
+// a thread other than the loops (the destructor calls it too).
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
+#include "base/event_bus.h"
 #include "net/identity.h"
 #include "net/io_thread.h"
 #include "net/tls.h"
+#include "node/node_events.h"
 #include "store/library.h"
 #include "sync/sync_service.h"
 
@@ -32,10 +41,12 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addr);
 
 struct NodeOptions {
   std::string library_dir;
-  std::string listen;          // "host:port" to accept peers; "" = none
-  bool dial_peers = true;      // keep every paired peer with an address connected
-  bool write_status = true;    // LIBRARY/status.json, twice a second
+  std::string listen;        // "host:port" to accept peers; "" = none
+  bool dial_peers = true;    // keep every paired peer with an address connected
+  bool write_status = true;  // LIBRARY/status.json, at most twice a second while something changes
   SyncConfig sync;
+  // Events for the embedder, on the sync loop (see node_events.h).
+  std::function<void(const NodeEvent&)> on_event;
 };
 
 class Node {
@@ -50,9 +61,12 @@ class Node {
   uint16_t listen_port() const { return listener_ ? listener_->port() : 0; }
   SyncService& sync() { return *sync_; }
   const Identity& identity() const { return identity_; }
+  // Commits made in this process through a TransactionManager on this bus
+  // reach peers at once.
+  EventBus& bus() { return bus_; }
 
   // Dials `peer` now (blocking, up to the handshake timeout) and runs a
-  // session with it.
+  // session with it. REQUIRES: not called on the node's loops.
   Result<std::shared_ptr<Session>> Connect(const DeviceInfo& peer);
 
   // The status document (see docs/architecture.md): this device, its
@@ -62,23 +76,40 @@ class Node {
  private:
   Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity);
   Status Authorize(const DeviceId& id);
-  void DialLoop();
   bool HasSession(const DeviceId& id);
-  void Track(const DeviceId& id, std::shared_ptr<Session> s);
+  // Sync loop: dials every paired peer with an address that has no session
+  // and whose back-off passed; arms the timer for the next retry.
+  void Redial();
+  void OnDialed(const DeviceInfo& peer, Result<std::unique_ptr<ByteStream>> stream);
+  // Sync loop: something changed; the status file and events follow.
+  void OnChanged();
+  void ArmStatus();
+  void WriteStatus();
+  void Emit(const NodeEvent& e);
 
   NodeOptions options_;
-  std::mutex lib_mu_;              // guards lib_ (used by Authorize on the io thread)
+  std::mutex lib_mu_;  // guards lib_ (Authorize runs on the io thread)
   std::unique_ptr<Library> lib_;
   Identity identity_;
+  EventBus bus_;
   std::unique_ptr<IoThread> io_;
+  std::unique_ptr<IoThread> loop_;
   std::unique_ptr<TlsListener> listener_;
   std::unique_ptr<SyncService> sync_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::map<DeviceId, std::weak_ptr<Session>> by_device_;
-  std::thread dialer_;
-  std::thread status_writer_;
+  bool started_ = false;
+  bool stopped_ = false;
+
+  // Sync loop only.
+  struct Backoff {
+    Clock::time_point next_try{};
+    std::chrono::seconds delay{0};
+  };
+  std::map<DeviceId, Backoff> backoff_;
+  std::map<DeviceId, bool> dialing_;
+  std::unique_ptr<SyncTimer> dial_timer_;
+  std::unique_ptr<SyncTimer> status_timer_;
+  bool status_armed_ = false;
+  std::map<const Session*, std::string> known_states_;  // for connected/disconnected events
 };
 
 }  // namespace entrysync

@@ -60,7 +60,7 @@ struct ErrorEvent {
   std::string message;
 };
 
-using NodeEvent = std::variant<OwnerAdvancedEvent, PeerConnectedEvent, PeerDisconnectedEvent, PeerRefusedEvent,
-                               TransferProgressEvent, ErrorEvent>;
+using NodeEvent = std::variant<OwnerAdvancedEvent, PeerConnectedEvent, PeerDisconnectedEvent,
+                               PeerRefusedEvent, TransferProgressEvent, ErrorEvent>;
 
 }  // namespace entrysync

@@ -43,7 +43,6 @@ EntryRecord ReadEntryRow(const Stmt& st, int c) {
 
 namespace {
 
-
 DeviceInfo ReadDevice(const Stmt& st) {
   DeviceInfo d;
   d.id = DeviceRowId(st.Int(0));
@@ -62,8 +61,7 @@ DeviceInfo ReadDevice(const Stmt& st) {
   return d;
 }
 
-constexpr const char* kDeviceColumns =
-    "id, uuid, name, device_id, addr, is_local, trusted, epoch, max_seq";
+constexpr const char* kDeviceColumns = "id, uuid, name, device_id, addr, is_local, trusted, epoch, max_seq";
 
 LocationInfo ReadLocation(const Stmt& st) {
   LocationInfo l;
@@ -81,8 +79,7 @@ constexpr const char* kLocationColumns = "id, owner, uuid, root_path, name, seq,
 
 }  // namespace
 
-Result<std::unique_ptr<Library>> Library::Create(const std::string& dir,
-                                                 const std::string& device_name,
+Result<std::unique_ptr<Library>> Library::Create(const std::string& dir, const std::string& device_name,
                                                  std::optional<Uuid> library_id) {
   if (device_name.empty()) return InvalidArgument("device name must not be empty");
   std::error_code ec;
@@ -99,8 +96,10 @@ Result<std::unique_ptr<Library>> Library::Create(const std::string& dir,
     ES_RETURN_IF_ERROR(txn.Begin());
     Uuid lib_id = library_id.value_or(NewUuidV4());
     Uuid dev = NewUuidV4();
-    ES_ASSIGN_OR_RETURN(Stmt ins, lib->db_.Prepare(
-        "INSERT INTO device(uuid, name, is_local, trusted, epoch, max_seq) VALUES(?, ?, 1, 1, ?, 0)"));
+    ES_ASSIGN_OR_RETURN(
+        Stmt ins,
+        lib->db_.Prepare(
+            "INSERT INTO device(uuid, name, is_local, trusted, epoch, max_seq) VALUES(?, ?, 1, 1, ?, 0)"));
     ins.Bind(1, dev).Bind(2, device_name).Bind(3, static_cast<int64_t>(RandomU64()));
     ES_RETURN_IF_ERROR(ins.Run());
     int64_t local = lib->db_.LastInsertRowId();
@@ -120,6 +119,21 @@ Result<std::unique_ptr<Library>> Library::Create(const std::string& dir,
     return s.Wrap("create library in " + dir);
   }
   return lib;
+}
+
+Library::Library(std::string dir, store::Db db)
+    : dir_(std::move(dir)), db_(std::move(db)), notifier_(CommitNoticePath(dir_)) {
+  sqlite3_wal_hook(db_.raw(), &Library::OnWalCommit, this);
+}
+
+// SQLite's WAL hook runs after each commit. Installing it replaces the
+// default auto-checkpoint hook, so it checkpoints as that one does (PASSIVE
+// once the WAL holds 1000 pages), then tells a daemon.
+int Library::OnWalCommit(void* self, sqlite3* db, const char* name, int wal_pages) {
+  if (wal_pages >= 1000) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  auto* lib = static_cast<Library*>(self);
+  if (lib->notices_on_) lib->notifier_.Notify();
+  return SQLITE_OK;
 }
 
 Result<std::unique_ptr<Library>> Library::Open(const std::string& dir) {
@@ -154,8 +168,8 @@ Status Library::Migrate() {
   if (have < 0) return db_.Error("read schema version");
   if (have > es_schema_count) {
     return InvalidArgument("library schema version " + std::to_string(have) +
-                           " is newer than this entrysync supports (" +
-                           std::to_string(es_schema_count) + ")");
+                           " is newer than this entrysync supports (" + std::to_string(es_schema_count) +
+                           ")");
   }
   for (int v = have; v < es_schema_count; ++v) {
     Transaction txn(db_);
@@ -189,7 +203,7 @@ Status Library::LoadMeta() {
 
 Result<std::vector<DeviceInfo>> Library::ListDevices() {
   ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(std::string("SELECT ") + kDeviceColumns +
-                                            " FROM device ORDER BY is_local DESC, name"));
+                                           " FROM device ORDER BY is_local DESC, name"));
   std::vector<DeviceInfo> out;
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -200,11 +214,10 @@ Result<std::vector<DeviceInfo>> Library::ListDevices() {
 }
 
 namespace {
-Result<DeviceInfo> QueryOneDevice(Db& db, const std::string& where,
-                                  const std::function<void(Stmt&)>& bind,
+Result<DeviceInfo> QueryOneDevice(Db& db, const std::string& where, const std::function<void(Stmt&)>& bind,
                                   const std::string& what) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db.Prepare(std::string("SELECT ") + kDeviceColumns +
-                                           " FROM device WHERE " + where));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db.Prepare(std::string("SELECT ") + kDeviceColumns + " FROM device WHERE " + where));
   bind(st);
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("no device " + what);
@@ -213,24 +226,24 @@ Result<DeviceInfo> QueryOneDevice(Db& db, const std::string& where,
 }  // namespace
 
 Result<DeviceInfo> Library::GetDevice(DeviceRowId id) {
-  return QueryOneDevice(db_, "id = ?", [&](Stmt& s) { s.Bind(1, id.value()); },
-                        "#" + std::to_string(id.value()));
+  return QueryOneDevice(
+      db_, "id = ?", [&](Stmt& s) { s.Bind(1, id.value()); }, "#" + std::to_string(id.value()));
 }
 
 Result<DeviceInfo> Library::FindDeviceByName(const std::string& name) {
-  return QueryOneDevice(db_, "name = ? ORDER BY trusted DESC, id LIMIT 1",
-                        [&](Stmt& s) { s.Bind(1, name); }, "named '" + name + "'");
+  return QueryOneDevice(
+      db_, "name = ? ORDER BY trusted DESC, id LIMIT 1", [&](Stmt& s) { s.Bind(1, name); },
+      "named '" + name + "'");
 }
 
 Result<DeviceInfo> Library::FindDeviceByUuid(const Uuid& uuid) {
-  return QueryOneDevice(db_, "uuid = ?", [&](Stmt& s) { s.Bind(1, uuid); },
-                        "with uuid " + uuid.ToString());
+  return QueryOneDevice(
+      db_, "uuid = ?", [&](Stmt& s) { s.Bind(1, uuid); }, "with uuid " + uuid.ToString());
 }
 
 Result<DeviceInfo> Library::FindDeviceById(const DeviceId& id) {
-  return QueryOneDevice(db_, "device_id = ?",
-                        [&](Stmt& s) { s.BindBlob(1, id.bytes.data(), 32); },
-                        "with id " + id.ToString());
+  return QueryOneDevice(
+      db_, "device_id = ?", [&](Stmt& s) { s.BindBlob(1, id.bytes.data(), 32); }, "with id " + id.ToString());
 }
 
 Result<DeviceRowId> Library::EnsureDevice(const Uuid& uuid, const std::string& name) {
@@ -249,8 +262,7 @@ Status Library::SetLocalDeviceId(const DeviceId& id) {
   return st.Run();
 }
 
-Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id,
-                                     const std::string& addr) {
+Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id, const std::string& addr) {
   if (name.empty()) return InvalidArgument("peer name must not be empty");
   ES_ASSIGN_OR_RETURN(DeviceInfo local, LocalDevice());
   if (local.device_id && *local.device_id == id)
@@ -265,18 +277,26 @@ Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id
   }
   if (existing) {
     // A new address replaces the old one; none given keeps it.
-    ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-        "UPDATE device SET name = ?, device_id = ?, addr = coalesce(?, addr), trusted = 1 WHERE id = ?"));
+    ES_ASSIGN_OR_RETURN(
+        Stmt st,
+        db_.Prepare(
+            "UPDATE device SET name = ?, device_id = ?, addr = coalesce(?, addr), trusted = 1 WHERE id = ?"));
     st.Bind(1, name).BindBlob(2, id.bytes.data(), 32);
-    if (addr.empty()) st.BindNull(3); else st.Bind(3, addr);
+    if (addr.empty())
+      st.BindNull(3);
+    else
+      st.Bind(3, addr);
     st.Bind(4, existing->id.value());
     ES_RETURN_IF_ERROR(st.Run());
     return existing->id;
   }
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-      "INSERT INTO device(uuid, name, device_id, addr, trusted) VALUES(?, ?, ?, ?, 1)"));
+  ES_ASSIGN_OR_RETURN(
+      Stmt st, db_.Prepare("INSERT INTO device(uuid, name, device_id, addr, trusted) VALUES(?, ?, ?, ?, 1)"));
   st.Bind(1, NewUuidV4()).Bind(2, name).BindBlob(3, id.bytes.data(), 32);
-  if (addr.empty()) st.BindNull(4); else st.Bind(4, addr);
+  if (addr.empty())
+    st.BindNull(4);
+  else
+    st.Bind(4, addr);
   ES_RETURN_IF_ERROR(st.Run());
   return DeviceRowId(db_.LastInsertRowId());
 }
@@ -293,10 +313,14 @@ Status Library::BindPeerUuid(DeviceRowId peer, const Uuid& uuid, const std::stri
     ES_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM device WHERE id = ?"));
     del.Bind(1, peer.value());
     ES_RETURN_IF_ERROR(del.Run());
-    ES_ASSIGN_OR_RETURN(Stmt up, db_.Prepare(
-        "UPDATE device SET device_id = ?, addr = ?, trusted = 1, name = ? WHERE id = ?"));
+    ES_ASSIGN_OR_RETURN(
+        Stmt up,
+        db_.Prepare("UPDATE device SET device_id = ?, addr = ?, trusted = 1, name = ? WHERE id = ?"));
     up.BindBlob(1, p.device_id->bytes.data(), 32);
-    if (p.addr.empty()) up.BindNull(2); else up.Bind(2, p.addr);
+    if (p.addr.empty())
+      up.BindNull(2);
+    else
+      up.Bind(2, p.addr);
     up.Bind(3, p.name).Bind(4, other->id.value());
     ES_RETURN_IF_ERROR(up.Run());
   } else {
@@ -340,8 +364,8 @@ Result<std::vector<LocationInfo>> Library::ListLocations(std::optional<DeviceRow
 }
 
 Result<LocationInfo> Library::FindLocationByUuid(const Uuid& uuid) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(std::string("SELECT ") + kLocationColumns +
-                                            " FROM location WHERE uuid = ?"));
+  ES_ASSIGN_OR_RETURN(
+      Stmt st, db_.Prepare(std::string("SELECT ") + kLocationColumns + " FROM location WHERE uuid = ?"));
   st.Bind(1, uuid);
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("no location " + uuid.ToString());
@@ -349,8 +373,9 @@ Result<LocationInfo> Library::FindLocationByUuid(const Uuid& uuid) {
 }
 
 Result<LocationInfo> Library::FindLocalLocationByPath(const std::string& root_path) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(std::string("SELECT ") + kLocationColumns +
-                                            " FROM location WHERE owner = ? AND root_path = ? AND deleted = 0"));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db_.Prepare(std::string("SELECT ") + kLocationColumns +
+                                  " FROM location WHERE owner = ? AND root_path = ? AND deleted = 0"));
   st.Bind(1, local_device_.value()).Bind(2, root_path);
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("no location at " + root_path);
@@ -374,10 +399,9 @@ std::string EntrySelect(const std::string& where) {
 }
 }  // namespace
 
-Result<std::vector<EntryRecord>> Library::LoadLocationEntries(LocationRowId location,
-                                                              bool include_deleted) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(EntrySelect(
-      std::string("e.location = ?") + (include_deleted ? "" : " AND e.deleted = 0"))));
+Result<std::vector<EntryRecord>> Library::LoadLocationEntries(LocationRowId location, bool include_deleted) {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(EntrySelect(std::string("e.location = ?") +
+                                                       (include_deleted ? "" : " AND e.deleted = 0"))));
   st.Bind(1, location.value());
   std::vector<EntryRecord> out;
   ES_RETURN_IF_ERROR(CollectEntries(st, &out));
@@ -393,7 +417,8 @@ Result<std::vector<EntryRecord>> Library::ListChildren(const Uuid& parent) {
 }
 
 Result<EntryRecord> Library::LocationRoot(LocationRowId location) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(EntrySelect("e.location = ? AND e.parent IS NULL AND e.deleted = 0")));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db_.Prepare(EntrySelect("e.location = ? AND e.parent IS NULL AND e.deleted = 0")));
   st.Bind(1, location.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("location #" + std::to_string(location.value()) + " has no root entry");
@@ -435,16 +460,16 @@ Status Library::ScanOwnerByUuid(DeviceRowId owner, const std::function<bool(Entr
 
 Result<uint64_t> Library::CountEntries(DeviceRowId owner, bool include_deleted) {
   ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(std::string("SELECT count(*) FROM entry WHERE owner = ?") +
-                                            (include_deleted ? "" : " AND deleted = 0")));
+                                           (include_deleted ? "" : " AND deleted = 0")));
   st.Bind(1, owner.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? static_cast<uint64_t>(st.Int(0)) : 0;
 }
 
 Result<Seq> Library::MaxStoredSeq(DeviceRowId owner) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-      "SELECT max(coalesce((SELECT max(seq) FROM entry WHERE owner = ?1), 0),"
-      "           coalesce((SELECT max(seq) FROM location WHERE owner = ?1), 0))"));
+  ES_ASSIGN_OR_RETURN(
+      Stmt st, db_.Prepare("SELECT max(coalesce((SELECT max(seq) FROM entry WHERE owner = ?1), 0),"
+                           "           coalesce((SELECT max(seq) FROM location WHERE owner = ?1), 0))"));
   st.Bind(1, owner.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   return Seq(row ? st.Int(0) : 0);
@@ -457,8 +482,8 @@ Result<std::optional<WatermarkInfo>> Library::GetWatermark(DeviceRowId owner) {
   st.Bind(1, owner.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<WatermarkInfo>();
-  return std::optional<WatermarkInfo>(WatermarkInfo{
-      DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2))});
+  return std::optional<WatermarkInfo>(
+      WatermarkInfo{DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2))});
 }
 
 Result<std::vector<WatermarkInfo>> Library::ListWatermarks() {

@@ -15,6 +15,7 @@
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "store/commit_notice.h"
 #include "store/sqlite.h"
 
 namespace entrysync {
@@ -52,8 +53,7 @@ class Library {
   // `device_name`, a new device uuid and a new random index epoch. With
   // `library_id` the device joins that library; otherwise a new library id
   // is drawn. Fails with AlreadyExists when `dir` already holds a library.
-  static Result<std::unique_ptr<Library>> Create(const std::string& dir,
-                                                 const std::string& device_name,
+  static Result<std::unique_ptr<Library>> Create(const std::string& dir, const std::string& device_name,
                                                  std::optional<Uuid> library_id);
   // Opens an existing library and migrates its schema forward. Fails with
   // NotFound when `dir` holds no library, and with InvalidArgument when the
@@ -61,6 +61,10 @@ class Library {
   static Result<std::unique_ptr<Library>> Open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
+  // After each commit on this connection, a daemon serving the library
+  // hears of it (store/commit_notice.h). On by default; a daemon turns it
+  // off for its own connection.
+  void SetCommitNotices(bool on) { notices_on_ = on; }
   store::Db& db() { return db_; }
   const Uuid& library_id() const { return library_id_; }
   DeviceRowId local_device() const { return local_device_; }
@@ -122,13 +126,16 @@ class Library {
   Result<uint64_t> RowsAppliedTotal();
 
  private:
-  Library(std::string dir, store::Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
+  Library(std::string dir, store::Db db);
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int wal_pages);
   Status Configure();
   Status Migrate();
   Status LoadMeta();
 
   std::string dir_;
   store::Db db_;
+  CommitNotifier notifier_;
+  bool notices_on_ = true;
   Uuid library_id_;
   DeviceRowId local_device_;
 };

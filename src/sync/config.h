@@ -47,6 +47,10 @@ struct SyncConfig {
   // A cached snapshot export still serves new peers while the owner moved on
   // by at most this many seqs (they pull the rest as deltas).
   uint64_t snapshot_max_lag = 10000;
+  // Hear commits made by other processes (a daemon; store/commit_notice.h).
+  // Only the process that owns the library should: the socket is one per
+  // library.
+  bool hear_other_processes = false;
   // Export this device's own index in the background once it is large and
   // settled, so a new peer's snapshot is ready when it asks.
   bool prepare_snapshots = true;

@@ -66,49 +66,112 @@ double TransferProgress::Eta(double now) const {
   return done >= total ? 0 : static_cast<double>(total - done) / r;
 }
 
-Session::Session(SessionHost& host, std::unique_ptr<ByteStream> stream)
-    : host_(host), config_(host.config()), stream_(std::move(stream)) {
+Session::Session(SessionHost& host, std::unique_ptr<ByteStream> stream, SyncExecutor exec, bool outbound)
+    : host_(host),
+      config_(host.config()),
+      exec_(std::move(exec)),
+      outbound_(outbound),
+      stream_(std::move(stream)),
+      tick_(exec_),
+      rate_timer_(exec_) {
   snapshot_.address = stream_->Describe();
   snapshot_.state = "handshake";
 }
 
-Session::~Session() {
-  Close(Status::Ok());
-  if (thread_.joinable()) thread_.join();
-}
+// The stream is destroyed with the session; it runs none of our handlers
+// afterwards (ByteStream contract).
+Session::~Session() = default;
 
 void Session::Start() {
-  started_ = true;
-  last_receive_ms_ = SteadyMs();
-  stream_->Start([this](std::string_view d) { OnData(d); },
-                 [this](Status s) {
-                   // Frames received before the close are handled first.
-                   Post(StreamClosed{s.ok() ? Aborted("peer closed the connection") : s});
-                 });
-  thread_ = std::thread([this] { Run(); });
+  // The stream starts on the loop, after Hello: no frame can be handled
+  // before Begin (posts from different threads are not ordered).
+  Post([](Session& me) {
+    ES_RETURN_IF_ERROR(me.Begin());
+    me.StartStream();
+    return Status::Ok();
+  });
+}
+
+void Session::StartStream() {
+  last_receive_ = Clock::Seconds();
+  std::weak_ptr<Session> weak = weak_from_this();
+  stream_->Start(
+      [weak](std::string_view d) {
+        if (auto self = weak.lock()) self->OnData(d);
+      },
+      [weak](Status s) {
+        // Frames received before the close were posted first.
+        Status why = s.ok() ? Aborted("peer closed the connection") : s;
+        if (auto self = weak.lock()) self->Post([why](Session& me) { return why; });
+      },
+      [weak] {
+        auto self = weak.lock();
+        if (self && self->wants_writable_.exchange(false))
+          self->Post([](Session& me) {
+            me.SchedulePump();
+            return Status::Ok();
+          });
+      });
+}
+
+void Session::Post(std::function<Status(Session&)> fn) {
+  if (ended_.load()) return;
+  asio::post(exec_, [weak = weak_from_this(), fn = std::move(fn)] {
+    auto self = weak.lock();
+    if (!self || self->ended_.load()) return;
+    Status s = fn(*self);
+    if (!s.ok()) {
+      if (s.code() != Code::kAborted || self->close_status().ok())
+        spdlog::warn(
+            "session with {}: {}",
+            self->snapshot_.peer_name.empty() ? self->stream_->Describe() : self->snapshot_.peer_name,
+            s.message());
+      self->Teardown(s);
+    }
+  });
 }
 
 void Session::Close(Status why) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    if (close_status_.ok()) close_status_ = why.ok() ? Aborted("closed") : why;
-  }
-  cv_.notify_all();
-  if (!why.ok() && started_) {
-    stream_->Write(EncodeFrame(ErrorToWire(why)));
-  }
-  if (started_) stream_->Close();
+  asio::post(exec_, [weak = weak_from_this(), why] {
+    auto self = weak.lock();
+    if (!self || self->ended_.load()) return;
+    if (!why.ok()) self->stream_->Write(EncodeFrame(ErrorToWire(why)));
+    self->Teardown(why.ok() ? Aborted("closed") : why);
+  });
 }
 
-void Session::Finish(Status why) {
+// Loop: the session is over. Pull callers hear why, the pulls it claimed
+// are released, files close, the stream closes; the host reaps it.
+void Session::Teardown(Status why) {
+  if (ended_.exchange(true)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (close_status_.ok()) close_status_ = why;
-    stopping_ = true;
+    if (close_status_.ok()) close_status_ = why.ok() ? Aborted("closed") : why;
+    why = close_status_;
   }
-  cv_.notify_all();
+  stream_->Close();
+  tick_.cancel();
+  rate_timer_.cancel();
+  for (auto& pr : deferred_paths_) pr.done(why);
+  deferred_paths_.clear();
+  for (auto& [id, p] : pulls_) {
+    if (p.done) p.done(why);
+    if (!p.folder_only) host_.ReleasePull(p.owner, this);
+    if (p.download) CloseFd(p.download->fd);  // the .part stays: a later offer resumes it
+  }
+  for (auto& [id, sv] : snap_serves_) CloseFd(sv.fd);
+  pulls_.clear();
+  snap_serves_.clear();
+  serves_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.state = "closed";
+    snapshot_.close_reason = close_status_.message();
+    snapshot_.transfers = progress_;
+    snapshot_.counters = counters_;
+  }
+  closed_ = true;
+  host_.OnSessionChanged(this);
 }
 
 Status Session::close_status() const {
@@ -134,21 +197,40 @@ SessionSnapshot Session::Snapshot() const {
   return s;
 }
 
-void Session::NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location) {
-  Post(Advance{owner, epoch, max_seq, location});
-}
-
-void Session::Poke() { Post(Poked{}); }
-
-void Session::RequestPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done) {
+void Session::PublishSnapshot() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      done(close_status_.ok() ? Aborted("session closed") : close_status_);
-      return;
-    }
+    snapshot_.transfers = progress_;
+    snapshot_.counters = counters_;
   }
-  Post(PathRequest{owner, path, std::move(done)});
+  host_.OnSessionUpdated(this);
+}
+
+void Session::NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location) {
+  Post([a = Advance{owner, epoch, max_seq, location}](Session& me) {
+    if (!me.hello_received_) return Status::Ok();
+    ES_RETURN_IF_ERROR(me.OnAdvance(a));
+    me.SchedulePump();
+    return Status::Ok();
+  });
+}
+
+void Session::Poke() {
+  Post([](Session& me) { return me.hello_received_ ? me.EvaluatePulls() : Status::Ok(); });
+}
+
+void Session::RequestPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done) {
+  if (ended_.load()) {
+    Status why = close_status();
+    done(why.ok() ? Aborted("session closed") : why);
+    return;
+  }
+  auto req = std::make_shared<PathRequest>(PathRequest{owner, path, std::move(done)});
+  Post([req](Session& me) {
+    if (me.hello_received_) return me.OnPathRequest(*req);
+    me.deferred_paths_.push_back(std::move(*req));  // sent once the peer said hello
+    return Status::Ok();
+  });
 }
 
 bool Session::ready() const {
@@ -156,32 +238,23 @@ bool Session::ready() const {
   return snapshot_.state == "syncing" || snapshot_.state == "current";
 }
 
-void Session::Post(Item item) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    inbox_.push_back(std::move(item));
-  }
-  cv_.notify_one();
-}
-
 void Session::Send(std::string frame) {
   stream_->Write(std::move(frame));
   last_send_ = Now();
 }
 
-double Session::Now() const { return SteadyNow(); }
+double Session::Now() const { return Clock::Seconds(); }
 
-// Stream thread: decode frames; answer pings at once so a session thread
-// busy applying a batch never lets the peer time out.
+// Stream's executor: decode frames; answer pings at once so a loop busy
+// applying a batch never lets the peer time out.
 void Session::OnData(std::string_view data) {
-  last_receive_ms_ = SteadyMs();
+  last_receive_ = Clock::Seconds();
   decoder_.Feed(data);
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) {
-      spdlog::warn("peer {}: {}", stream_->Describe(), next.status().message());
-      Close(next.status());
+      Status why = next.status();
+      Post([why](Session&) { return why; });
       return;
     }
     if (!next->has_value()) return;
@@ -196,130 +269,119 @@ void Session::OnData(std::string_view data) {
       continue;
     }
     if (f.type == MessageType::kPong) continue;
-    Post(std::move(f));
+    Post([f = std::move(f)](Session& me) {
+      ES_RETURN_IF_ERROR(me.HandleFrame(f));
+      me.SchedulePump();
+      return Status::Ok();
+    });
   }
 }
 
-void Session::Run() {
-  Status s = [&]() -> Status {
-    ES_ASSIGN_OR_RETURN(lib_, Library::Open(host_.library_dir()));
-    ES_ASSIGN_OR_RETURN(Replica r, Replica::Make(*lib_));
-    replica_.emplace(std::move(r));
-    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
-    my_uuid_ = me.uuid;
-    // Hello: what we hold of every owner, and what we can serve.
-    wire::Hello h;
-    h.set_protocol_version(kProtocolVersion);
-    h.set_library_id(UuidToWire(lib_->library_id()));
-    if (me.device_id) h.set_device_id(DeviceIdToWire(*me.device_id));
-    h.set_device_uuid(UuidToWire(me.uuid));
-    h.set_device_name(me.name);
-    h.add_codecs(wire::CODEC_ZSTD);
-    h.add_codecs(wire::CODEC_GZIP);
-    h.set_max_batch_records(BatchLimits{}.max_records);
-    ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
-    for (const auto& d : devices) {
-      auto served = Servable(d.id);
-      if (!served.ok()) return served.status();
-      if (d.is_local || served->second.value() > 0) {
-        wire::OwnerInfo* o = h.add_owners();
-        o->set_owner(UuidToWire(d.uuid));
-        o->set_name(d.name);
-        o->set_epoch(served->first.value());
-        o->set_max_seq(served->second.value());
-      }
-      if (!d.is_local) {
-        ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(d.id));
-        if (wm) {
-          wire::Watermark* w = h.add_watermarks();
-          w->set_owner(UuidToWire(d.uuid));
-          w->set_owner_name(d.name);
-          w->set_epoch(wm->epoch.value());
-          w->set_seq(wm->seq.value());
-        }
+// Loop: the first event of a session. Sends Hello: what we hold of every
+// owner, and what we can serve.
+Status Session::Begin() {
+  lib_ = &host_.library();
+  ES_ASSIGN_OR_RETURN(Replica r, Replica::Make(*lib_));
+  replica_.emplace(std::move(r));
+  ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
+  my_uuid_ = me.uuid;
+  wire::Hello h;
+  h.set_protocol_version(kProtocolVersion);
+  h.set_library_id(UuidToWire(lib_->library_id()));
+  if (me.device_id) h.set_device_id(DeviceIdToWire(*me.device_id));
+  h.set_device_uuid(UuidToWire(me.uuid));
+  h.set_device_name(me.name);
+  h.add_codecs(wire::CODEC_ZSTD);
+  h.add_codecs(wire::CODEC_GZIP);
+  h.set_max_batch_records(BatchLimits{}.max_records);
+  ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
+  for (const auto& d : devices) {
+    auto served = Servable(d.id);
+    if (!served.ok()) return served.status();
+    if (d.is_local || served->second.value() > 0) {
+      wire::OwnerInfo* o = h.add_owners();
+      o->set_owner(UuidToWire(d.uuid));
+      o->set_name(d.name);
+      o->set_epoch(served->first.value());
+      o->set_max_seq(served->second.value());
+    }
+    if (!d.is_local) {
+      ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(d.id));
+      if (wm) {
+        wire::Watermark* w = h.add_watermarks();
+        w->set_owner(UuidToWire(d.uuid));
+        w->set_owner_name(d.name);
+        w->set_epoch(wm->epoch.value());
+        w->set_seq(wm->seq.value());
       }
     }
-    Send(EncodeFrame(h));
+  }
+  Send(EncodeFrame(h));
+  last_receive_ = Clock::Seconds();
+  ArmTick();
+  return Status::Ok();
+}
 
-    for (;;) {
-      Item item;
-      bool have = false;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (inbox_.empty() && !stopping_) {
-          bool busy = false;
-          for (auto& [id, sv] : serves_) busy |= (sv.credit > 0 || sv.strategy != Strategy::kBatch);
-          for (auto& [id, sv] : snap_serves_) busy |= sv.credit > 0;
-          busy |= !held_credits_.empty() || next_evaluate_ > 0;
-          cv_.wait_for(lock, std::chrono::milliseconds(busy ? 1 : 50));
-        }
-        if (stopping_) break;
-        if (!inbox_.empty()) {
-          item = std::move(inbox_.front());
-          inbox_.pop_front();
-          have = true;
-        }
-      }
-      if (have) ES_RETURN_IF_ERROR(Handle(item));
-      bool did_work = false;
-      FlushCredits();
-      if (next_evaluate_ > 0 && Now() >= next_evaluate_) {
-        next_evaluate_ = 0;
-        ES_RETURN_IF_ERROR(EvaluatePulls());
-      }
-      ES_RETURN_IF_ERROR(PumpServes(&did_work));
-      ES_RETURN_IF_ERROR(PumpSnapshots(&did_work));
-      double now = Now();
-      if (now - last_send_ > config_.keepalive.count() / 1000.0) {
-        wire::Ping p;
-        p.set_nonce(RandomU64());
-        Send(EncodeFrame(p));
-      }
-      if (SteadyMs() - last_receive_ms_ > config_.idle_timeout.count())
-        return Aborted("peer sent nothing for " + std::to_string(config_.idle_timeout.count() / 1000) + "s");
-    }
-    return Status::Ok();
-  }();
-  if (!s.ok()) {
+// One timer per session: a Ping after `keepalive` without sending, the end
+// after `idle_timeout` without receiving. It fires once per keepalive
+// period at most, whatever the traffic.
+void Session::ArmTick() {
+  double keepalive = config_.keepalive.count() / 1000.0;
+  double idle = config_.idle_timeout.count() / 1000.0;
+  double due = std::min(last_send_ + keepalive, last_receive_.load() + idle);
+  tick_.expires_at(
+      Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(due))));
+  tick_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock(); self && !self->ended_.load()) self->OnTick();
+  });
+}
+
+void Session::OnTick() {
+  double now = Now();
+  if (now - last_receive_.load() >= config_.idle_timeout.count() / 1000.0) {
+    Status why =
+        Aborted("peer sent nothing for " + std::to_string(config_.idle_timeout.count() / 1000) + "s");
     spdlog::warn("session with {}: {}",
-                 snapshot_.peer_name.empty() ? stream_->Describe() : snapshot_.peer_name, s.message());
-    Close(s);
+                 snapshot_.peer_name.empty() ? stream_->Describe() : snapshot_.peer_name, why.message());
+    Teardown(why);
+    return;
   }
-  {
-    Status why = close_status();
-    for (auto& pr : deferred_paths_) pr.done(why.ok() ? Aborted("session closed") : why);
-    for (auto& [id, p] : pulls_) {
-      if (p.done) p.done(why.ok() ? Aborted("session closed") : why);
-      if (!p.folder_only) host_.ReleasePull(p.owner, this);
-      if (p.download) CloseFd(p.download->fd);  // the .part stays: a later offer resumes it
-    }
-    for (auto& [id, sv] : snap_serves_) CloseFd(sv.fd);
+  if (now - last_send_ >= config_.keepalive.count() / 1000.0) {
+    wire::Ping p;
+    p.set_nonce(RandomU64());
+    Send(EncodeFrame(p));
   }
-  pulls_.clear();
-  snap_serves_.clear();
-  lib_.reset();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    snapshot_.state = "closed";
-    snapshot_.close_reason = close_status_.message();
-  }
-  host_.OnSessionChanged(this);
-  closed_ = true;
+  ArmTick();
 }
 
-Status Session::Handle(Item& item) {
-  if (auto* f = std::get_if<Frame>(&item)) return HandleFrame(*f);
-  if (auto* c = std::get_if<StreamClosed>(&item)) {
-    Finish(c->why);
+void Session::SchedulePump() {
+  if (pump_scheduled_ || ended_.load()) return;
+  if (serves_.empty() && snap_serves_.empty()) return;
+  pump_scheduled_ = true;
+  Post([](Session& me) {
+    me.pump_scheduled_ = false;
+    return me.Pump();
+  });
+}
+
+// One batch (or chunk) per transfer per call, so that frames and other
+// sessions interleave with a long transfer; posted again while there is
+// more to send and credit for it. At the high-water mark it waits for the
+// stream's writable callback instead.
+Status Session::Pump() {
+  if (stream_->PendingWriteBytes() >= config_.max_pending_write_bytes) {
+    wants_writable_ = true;
+    // The stream may have drained between the check and the flag.
+    if (stream_->PendingWriteBytes() < config_.max_pending_write_bytes && wants_writable_.exchange(false))
+      SchedulePump();
     return Status::Ok();
   }
-  if (auto* a = std::get_if<Advance>(&item)) return hello_received_ ? OnAdvance(*a) : Status::Ok();
-  if (auto* pr = std::get_if<PathRequest>(&item)) {
-    if (hello_received_) return OnPathRequest(*pr);
-    deferred_paths_.push_back(std::move(*pr));  // sent once the peer said hello
-    return Status::Ok();
-  }
-  return hello_received_ ? EvaluatePulls() : Status::Ok();
+  bool did_work = false;
+  ES_RETURN_IF_ERROR(PumpServes(&did_work));
+  ES_RETURN_IF_ERROR(PumpSnapshots(&did_work));
+  if (did_work) SchedulePump();
+  return Status::Ok();
 }
 
 Status Session::HandleFrame(const Frame& f) {
@@ -394,6 +456,13 @@ Status Session::OnHello(const Frame& f) {
     snapshot_.peer_uuid = peer_uuid;
     snapshot_.state = "syncing";
   }
+  if (!host_.OnPeerReady(this)) {
+    // Both devices dialed: the other connection is kept (the same choice on
+    // both sides), this one ends without an error.
+    spdlog::info("{} ({}): keeping the other connection with this device", bound.name, stream_->Describe());
+    Teardown(Aborted("duplicate connection with " + bound.name));
+    return Status::Ok();
+  }
   spdlog::info("connected to {} ({}), {} owners offered", bound.name, stream_->Describe(), h.owners_size());
   for (auto& pr : deferred_paths_) ES_RETURN_IF_ERROR(OnPathRequest(pr));
   deferred_paths_.clear();
@@ -439,6 +508,7 @@ Status Session::EvaluatePulls() {
     if (!config_.auto_fetch) continue;              // lazy: only what `ls` asks for
     if (RateDue() > Now()) {
       next_evaluate_ = RateDue();  // over the rate limit: ask later
+      ArmRateTimer();
       break;
     }
     if (!host_.ClaimPull(owner, this)) continue;
@@ -765,11 +835,9 @@ Status Session::PumpOne(Serve& s, bool* did_work) {
     // once this serve is gone.
     ES_ASSIGN_OR_RETURN(auto now, Servable(s.owner_row));
     if (now.first == s.epoch && now.second > s.upto)
-      Post(Advance{s.owner, s.epoch, now.second, std::nullopt});
+      NotifyAdvance(s.owner, s.epoch, now.second, std::nullopt);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
-  snapshot_.counters = counters_;
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -908,10 +976,8 @@ Status Session::OnStateBatch(const Frame& f) {
     ack->set_epoch(epoch.value());
     ack->set_seq(advance->value());
   }
-  GrantCredit(b.transfer_id(), ack, p);
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
-  snapshot_.counters = counters_;
+  GrantCredit(b.transfer_id(), ack);
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -925,18 +991,18 @@ Status Session::PrepareFolderLoad(DeviceRowId owner, Epoch epoch) {
 
 // One more batch may come. Under a rate limit the credit is held back until
 // the transfer's average rate is below the limit again.
-void Session::GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p) {
+void Session::GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack) {
   wire::Credit c;
   c.set_transfer_id(transfer_id);
   c.set_batches(1);
   if (ack) *c.mutable_ack() = *ack;
   std::string frame = EncodeFrame(c);
-  (void)p;
   double due = RateDue();
   if (due <= Now()) {
     Send(std::move(frame));
   } else {
     held_credits_.emplace_back(due, std::move(frame));
+    ArmRateTimer();
   }
 }
 
@@ -962,6 +1028,32 @@ void Session::FlushCredits() {
   }
 }
 
+// Wakes when the earliest held credit or deferred pull is due.
+void Session::ArmRateTimer() {
+  double due = next_evaluate_;
+  for (const auto& [at, frame] : held_credits_) due = due == 0 ? at : std::min(due, at);
+  if (due == 0) return;
+  rate_timer_.expires_at(
+      Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(due))));
+  rate_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;  // re-armed or cancelled
+    if (auto self = weak.lock(); self && !self->ended_.load()) self->OnRateTimer();
+  });
+}
+
+void Session::OnRateTimer() {
+  FlushCredits();
+  if (next_evaluate_ > 0 && Now() >= next_evaluate_) {
+    next_evaluate_ = 0;
+    Status s = EvaluatePulls();
+    if (!s.ok()) {
+      Teardown(s);
+      return;
+    }
+  }
+  ArmRateTimer();
+}
+
 Status Session::OnStateChange(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto c, ParseMessage<wire::StateChange>(f));
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(c.owner(), "owner"));
@@ -975,6 +1067,7 @@ Status Session::OnStateChange(const Frame& f) {
                       replica_->Apply(row, wm->epoch, {}, std::span(&e, 1), std::nullopt, peer_row_));
   counters_.rows_applied += st.written;
   counters_.rows_skipped += st.skipped;
+  if (st.written > 0) host_.OnSessionChanged(this);  // the rows flow on
   for (auto& [id, pull] : pulls_) {
     if (pull.owner != owner) continue;
     TransferProgress& p = progress_[pull.progress_index];
@@ -982,9 +1075,7 @@ Status Session::OnStateChange(const Frame& f) {
     p.done++;
     p.bytes += f.payload.size() + kFrameOverhead;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
-  snapshot_.counters = counters_;
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -1005,8 +1096,10 @@ Status Session::OnCurrent(const Frame& f) {
   if (!folder_only) {
     if (pit != pulls_.end() && from.value() == 0) ES_RETURN_IF_ERROR(EnsureEpoch(row, epoch, from));
     ES_ASSIGN_OR_RETURN(auto wm, lib_->GetWatermark(row));
-    if (wm && wm->epoch == epoch && wm->seq >= from && seq > wm->seq)
+    if (wm && wm->epoch == epoch && wm->seq >= from && seq > wm->seq) {
       ES_RETURN_IF_ERROR(replica_->Apply(row, epoch, {}, {}, seq, peer_row_).status());
+      host_.OnSessionChanged(this);
+    }
     PeerHas& has = peer_has_[owner];
     if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
     if (has.epoch != epoch && c.transfer_id() != 0) has = {epoch, seq, has.name};
@@ -1025,9 +1118,7 @@ Status Session::OnCurrent(const Frame& f) {
     host_.OnSessionChanged(this);
     ES_RETURN_IF_ERROR(EvaluatePulls());
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
-  snapshot_.counters = counters_;
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -1040,6 +1131,7 @@ Status Session::OnBulkNotice(const Frame& f) {
   has.max_seq = std::max(has.max_seq, Seq(n.max_seq()));
   spdlog::info("{} announced {} new rows of owner {} (max seq {})", snapshot_.peer_name, n.entry_count(),
                owner.ToString().substr(0, 8), n.max_seq());
+  PublishSnapshot();
   return EvaluatePulls();
 }
 
@@ -1170,9 +1262,7 @@ Status Session::PumpSnapshots(bool* did_work) {
       ++it;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
-  snapshot_.counters = counters_;
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -1276,9 +1366,8 @@ Status Session::OnSnapshotChunk(const Frame& f) {
   if (c.last())
     return Corruption("snapshot ended at byte " + std::to_string(d.received) + " of " +
                       std::to_string(d.size));
-  GrantCredit(pull.id, std::nullopt, tp);
-  std::lock_guard<std::mutex> lock(mu_);
-  snapshot_.transfers = progress_;
+  GrantCredit(pull.id, std::nullopt);
+  PublishSnapshot();
   return Status::Ok();
 }
 
@@ -1318,11 +1407,7 @@ Status Session::FinishDownload(uint64_t pull_id) {
   host_.ReleasePull(pull.owner, this);
   pulls_.erase(pull_id);
   host_.OnSessionChanged(this);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    snapshot_.transfers = progress_;
-    snapshot_.counters = counters_;
-  }
+  PublishSnapshot();
   return EvaluatePulls();
 }
 

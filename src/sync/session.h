@@ -7,15 +7,17 @@
 // pushed as StateChanges to a peer known to be current, or announced with a
 // BulkIndexComplete notice that the peer pulls. See docs/wire-format.md.
 //
-// Threading: the stream delivers bytes on its own thread; frames go to an
-// inbox that the session's own thread drains. That thread owns the
-// session's SQLite connection and all protocol state; the public methods
-// only post to it and are thread-safe.
+// Threading: every session of a node runs on the node's sync loop (an asio
+// executor, one thread; see sync/loop.h), which also owns the library's
+// one write connection (host.library()). Nothing here waits: frames,
+// advances, credit, "the socket drained" and timers (keepalive, idle
+// timeout, rate limit) are all events posted to that loop. The stream's own
+// executor (the io thread for TLS) only decodes frames and answers pings.
+// The public methods post to the loop and are thread-safe; Snapshot() and
+// the state queries read a copy guarded by a mutex.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,8 +25,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
-#include <variant>
 #include <vector>
 
 #include "base/byte_stream.h"
@@ -32,6 +32,7 @@
 #include "store/library.h"
 #include "store/replica.h"
 #include "sync/config.h"
+#include "sync/loop.h"
 #include "sync/snapshot_cache.h"
 
 namespace entrysync {
@@ -81,33 +82,46 @@ struct SessionSnapshot {
 };
 
 // What a session needs from the node it runs in. Implemented by SyncService.
+// Every method is called on the sync loop only.
 class SessionHost {
  public:
   virtual ~SessionHost() = default;
   virtual const std::string& library_dir() const = 0;
   virtual const SyncConfig& config() const = 0;
+  // The library's write connection, owned by the loop.
+  virtual Library& library() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a
-  // time); false when another session pulls it. Thread-safe.
+  // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;
   virtual void ReleasePull(const Uuid& owner, const Session* by) = 0;
-  // A pull finished or the session closed: other sessions may now pull.
+  // The peer's Hello was accepted. False: another connection with the same
+  // device is kept instead (one connection per pair of devices); this one
+  // then closes quietly.
+  virtual bool OnPeerReady(Session* s) = 0;
+  // Rows were written, a pull finished or the session closed: other
+  // sessions may now pull, and what advanced flows on to other peers.
   virtual void OnSessionChanged(const Session* s) = 0;
+  // The session's counters or transfers moved (for status and progress).
+  virtual void OnSessionUpdated(const Session* s) = 0;
 };
 
-class Session {
+class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `stream` is not yet started. The session opens its own connection to the
-  // library in host.library_dir().
-  Session(SessionHost& host, std::unique_ptr<ByteStream> stream);
-  ~Session();  // Close()s and joins its thread
+  // `stream` is not yet started; `outbound` says whether this device dialed
+  // it. Create with std::make_shared.
+  Session(SessionHost& host, std::unique_ptr<ByteStream> stream, SyncExecutor exec, bool outbound);
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Starts the stream and the session thread; sends Hello.
+  // Starts the stream; sends Hello. Thread-safe.
   void Start();
   // Ends the session: sends Error (when `why` is an error), closes the
-  // stream. Idempotent, thread-safe.
+  // stream. Idempotent, thread-safe (runs on the loop soon).
   void Close(Status why);
+  // Close at once. Loop only; the host calls it when it shuts down, so that
+  // nothing of the session refers to the host afterwards.
+  void CloseNow(Status why) { Teardown(why); }
 
   // This device holds `owner`'s rows up to `max_seq` now (epoch `epoch`):
   // push or announce them to the peer. `location` names the bulk commit's
@@ -117,13 +131,18 @@ class Session {
   void Poke();
   // Loads on demand, from this peer, the entries along `path` (absolute on
   // the owner's device) and the children of the folder it names, and keeps
-  // them. `done` runs on the session thread with OK, NotFound, or the
-  // reason the session ended. Thread-safe.
+  // them. `done` runs on the sync loop with OK, NotFound, or the reason the
+  // session ended. Thread-safe.
   void RequestPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done);
   // True once the peer's Hello was accepted.
   bool ready() const;
 
   bool closed() const { return closed_.load(); }
+  bool outbound() const { return outbound_; }
+  // The peer's device id as proven by the transport.
+  DeviceId remote_id() const { return stream_->RemoteId(); }
+  // Loop only: the peer's uuid once its Hello was accepted.
+  const Uuid& peer_uuid() const { return peer_uuid_; }
   Status close_status() const;
   // True once the peer's Hello arrived, nothing is being pulled, and the
   // peer said it pulled everything it wanted from us.
@@ -132,7 +151,6 @@ class Session {
   std::string peer_name() const;
 
  private:
-  struct Poked {};
   struct Advance {
     Uuid owner;
     Epoch epoch;
@@ -144,10 +162,6 @@ class Session {
     std::string path;
     std::function<void(Status)> done;
   };
-  struct StreamClosed {
-    Status why;
-  };
-  using Item = std::variant<Frame, Advance, Poked, PathRequest, StreamClosed>;
 
   // A snapshot download (receiver side): the offer's file goes to
   // LIBRARY/snapshots/OWNER.part, the offer itself to OWNER.offer, so that a
@@ -198,11 +212,24 @@ class Session {
     std::string name;
   };
 
-  void Post(Item item);
-  void OnData(std::string_view data);  // stream thread
-  void Run();                          // session thread
-  Status Handle(Item& item);
+  // Runs `fn` on the loop while the session lives and has not ended; an
+  // error it returns ends the session.
+  void Post(std::function<Status(Session&)> fn);
+  void OnData(std::string_view data);  // stream's executor
+  Status Begin();                      // loop: sends Hello
+  void StartStream();                  // loop: frames start to arrive
   Status HandleFrame(const Frame& f);
+  // Sends what serves and snapshot uploads may send now; again soon while
+  // there is more, or once the stream drained when it is full.
+  Status Pump();
+  void SchedulePump();
+  void ArmTick();
+  void OnTick();
+  void ArmRateTimer();
+  void OnRateTimer();
+  // Loop: the session ends with `why`; releases everything it holds.
+  void Teardown(Status why);
+  void PublishSnapshot();
   Status OnHello(const Frame& f);
   Status OnStateRequest(const Frame& f);
   Status OnStateBatch(const Frame& f);
@@ -224,7 +251,7 @@ class Session {
   Status FinishDownload(uint64_t pull_id);
 
   Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
-  void GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack, TransferProgress& p);
+  void GrantCredit(uint64_t transfer_id, std::optional<wire::Ack> ack);
   void FlushCredits();
   Status EvaluatePulls();
   Status PumpServes(bool* did_work);
@@ -237,29 +264,31 @@ class Session {
   // The epoch and highest seq this library can serve of `owner`.
   Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
   Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
-  void Finish(Status why);
   double Now() const;
 
   SessionHost& host_;
   const SyncConfig config_;
+  const SyncExecutor exec_;
+  const bool outbound_;
   std::unique_ptr<ByteStream> stream_;
 
   // Shared between threads.
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> inbox_;
-  bool stopping_ = false;
-  Status close_status_;
-  std::atomic<bool> closed_{false};
-  std::atomic<bool> started_{false};
-  std::atomic<int64_t> last_receive_ms_{0};
+  Status close_status_;       // guarded by mu_
   SessionSnapshot snapshot_;  // guarded by mu_; copied out by Snapshot()
-  std::thread thread_;
-  FrameDecoder decoder_;  // stream thread only
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> ended_{false};  // Close() or Teardown() began: posts are dropped
+  std::atomic<double> last_receive_{0};
+  std::atomic<bool> wants_writable_{false};  // Pump stopped at the high-water mark
+  FrameDecoder decoder_;                     // stream's executor only
 
-  // Session thread only.
-  std::unique_ptr<Library> lib_;
+  // Loop only.
+  Library* lib_ = nullptr;
   std::optional<Replica> replica_;
+  SyncTimer tick_;        // keepalive and idle timeout
+  SyncTimer rate_timer_;  // held credits and pulls deferred by the rate limit
+  bool rate_timer_armed_ = false;
+  bool pump_scheduled_ = false;
   Uuid my_uuid_;
   bool hello_received_ = false;
   DeviceRowId peer_row_;

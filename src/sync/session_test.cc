@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/test_util.h"
+#include "net/io_thread.h"
 #include "net/pipe.h"
 #include "proto/batch.h"
 #include "proto/frame.h"
@@ -30,7 +31,24 @@ struct TestNode {
     EXPECT_TRUE(lib->SetLocalDeviceId(id).ok());
     uuid = lib->LocalDevice()->uuid;
     tm = std::make_unique<TransactionManager>(*lib, bus);
-    svc = std::make_unique<SyncService>(dir.path(), cfg);
+    Configure(cfg);
+  }
+  ~TestNode() {
+    if (started) svc->Stop();
+    svc.reset();
+    loop.Stop();
+  }
+  // A new service with `cfg` (before Start).
+  void Configure(const SyncConfig& cfg) {
+    if (started) svc->Stop();
+    started = false;
+    svc = std::make_unique<SyncService>(dir.path(), cfg, loop.context().get_executor());
+  }
+  Status Start() {
+    Status s = svc->Start();
+    started = s.ok();
+    if (started) svc->AttachBus(bus);
+    return s;
   }
   void Pair(TestNode& other) { ASSERT_TRUE(lib->AddPeer(other.lib->LocalDevice()->name, other.id, "").ok()); }
   // Commits `n` generated entries under a new location; returns them.
@@ -66,13 +84,16 @@ struct TestNode {
   Uuid uuid;
   EventBus bus;
   std::unique_ptr<TransactionManager> tm;
+  IoThread loop{"test-sync"};
   std::unique_ptr<SyncService> svc;
+  bool started = false;
   LocationInfo location;
 };
 
 std::pair<std::shared_ptr<Session>, std::shared_ptr<Session>> Connect(TestNode& a, TestNode& b) {
-  auto [ea, eb] = MakePipe(a.id, b.id, PipeOptions{4096});
-  auto sa = a.svc->AddSession(std::move(ea));
+  auto [ea, eb] = MakePipe(a.loop.context().get_executor(), b.loop.context().get_executor(), a.id, b.id,
+                           PipeOptions{4096});
+  auto sa = a.svc->AddSession(std::move(ea), /*outbound=*/true);
   auto sb = b.svc->AddSession(std::move(eb));
   return {sa, sb};
 }
@@ -95,8 +116,8 @@ class SyncTest : public ::testing::Test {
     b_->Pair(*a_);
   }
   void StartBoth() {
-    ASSERT_TRUE(a_->svc->Start().ok());
-    ASSERT_TRUE(b_->svc->Start().ok());
+    ASSERT_TRUE(a_->Start().ok());
+    ASSERT_TRUE(b_->Start().ok());
   }
   std::unique_ptr<TestNode> a_, b_;
 };
@@ -175,7 +196,7 @@ TEST_F(SyncTest, BulkCommitWhileConnectedIsAnnouncedThenPulled) {
 TEST_F(SyncTest, ForcedChangeStrategy) {
   SyncConfig cfg;
   cfg.forced = Strategy::kChange;
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  b_->Configure(cfg);
   a_->Index(1500);
   StartBoth();
   auto [sa, sb] = Connect(*a_, *b_);
@@ -206,7 +227,7 @@ TEST_F(SyncTest, NewEpochMakesReceiverResyncFromZero) {
 TEST_F(SyncTest, LazyPeerLoadsOnlyTheFolderItBrowses) {
   SyncConfig lazy;
   lazy.auto_fetch = false;
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), lazy);
+  b_->Configure(lazy);
   // A: /data/{sub1,sub2}/file-N: two folders of 300 files each.
   auto loc = a_->tm->AddLocation("/data", "data");
   ASSERT_TRUE(loc.ok());
@@ -261,7 +282,7 @@ TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
   bulk.forced = Strategy::kBulk;
   bulk.bulk_page_records = 1000;
   bulk.fetch_rate_limit = 40'000;  // bytes/s
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), bulk);
+  b_->Configure(bulk);
   a_->Index(4000);
   StartBoth();
   auto t0 = std::chrono::steady_clock::now();
@@ -288,8 +309,8 @@ TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
 TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
   SyncConfig cfg;
   cfg.snapshot_threshold = 3000;  // "large" for this test
-  a_->svc = std::make_unique<SyncService>(a_->dir.path(), cfg);
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  a_->Configure(cfg);
+  b_->Configure(cfg);
   auto rows = a_->Index(5000);
   StartBoth();
   auto [sa, sb] = Connect(*a_, *b_);
@@ -318,8 +339,8 @@ TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
 TEST_F(SyncTest, APreparedSnapshotServesNewPeersThenDeltasFollow) {
   SyncConfig cfg;
   cfg.snapshot_threshold = 3000;
-  a_->svc = std::make_unique<SyncService>(a_->dir.path(), cfg);
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), cfg);
+  a_->Configure(cfg);
+  b_->Configure(cfg);
   auto rows = a_->Index(5000);
   StartBoth();
   // A exports its settled index in the background, before anyone asks.
@@ -347,10 +368,10 @@ TEST_F(SyncTest, SnapshotDownloadResumesByByteOffsetAfterADisconnect) {
   slow.forced = Strategy::kSnapshot;
   slow.snapshot_chunk_bytes = 16 << 10;
   slow.fetch_rate_limit = 400'000;  // bytes/s: the download takes a while
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), slow);
+  b_->Configure(slow);
   SyncConfig server;
   server.snapshot_chunk_bytes = 16 << 10;
-  a_->svc = std::make_unique<SyncService>(a_->dir.path(), server);
+  a_->Configure(server);
   a_->Index(20000);
   StartBoth();
   std::string part = b_->dir.path() + "/snapshots/" + a_->uuid.ToString() + ".part";
@@ -373,8 +394,8 @@ TEST_F(SyncTest, SnapshotDownloadResumesByByteOffsetAfterADisconnect) {
       << "nothing is imported before the whole file is verified";
   SyncConfig fast;
   fast.forced = Strategy::kSnapshot;
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), fast);
-  ASSERT_TRUE(b_->svc->Start().ok());
+  b_->Configure(fast);
+  ASSERT_TRUE(b_->Start().ok());
   auto [sa, sb] = Connect(*a_, *b_);
   ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
   EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
@@ -389,8 +410,8 @@ TEST_F(SyncTest, ChangesDuringASnapshotDownloadAreNotLost) {
   slow.forced = Strategy::kSnapshot;
   slow.fetch_rate_limit = 300'000;
   slow.snapshot_chunk_bytes = 16 << 10;
-  b_->svc = std::make_unique<SyncService>(b_->dir.path(), slow);
-  a_->svc = std::make_unique<SyncService>(a_->dir.path(), slow);
+  b_->Configure(slow);
+  a_->Configure(slow);
   auto rows = a_->Index(10000);
   StartBoth();
   auto [sa, sb] = Connect(*a_, *b_);
@@ -412,7 +433,7 @@ TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {
   c.Pair(*b_);
   a_->Index(2500);
   StartBoth();
-  ASSERT_TRUE(c.svc->Start().ok());
+  ASSERT_TRUE(c.Start().ok());
   auto [sa, sb] = Connect(*a_, *b_);
   ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb->BothCurrent(); }));
   sa->Close(Status::Ok());  // A goes away
@@ -428,7 +449,7 @@ TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
   stranger.Pair(*b_);
   b_->Pair(stranger);
   stranger.Index(100);
-  ASSERT_TRUE(stranger.svc->Start().ok());
+  ASSERT_TRUE(stranger.Start().ok());
   StartBoth();
   auto [ss, sb] = Connect(stranger, *b_);
   ASSERT_TRUE(WaitFor([&] { return ss->closed() && sb->closed(); }));
@@ -441,21 +462,21 @@ TEST_F(SyncTest, UnpairedDeviceIsRefused) {
   TestNode intruder("iota", a_->lib->library_id());
   intruder.Pair(*b_);  // it knows B, B does not know it
   intruder.Index(100);
-  ASSERT_TRUE(intruder.svc->Start().ok());
+  ASSERT_TRUE(intruder.Start().ok());
   StartBoth();
   auto [si, sb] = Connect(intruder, *b_);
   ASSERT_TRUE(WaitFor([&] { return si->closed() && sb->closed(); }));
   EXPECT_NE(sb->close_status().message().find("not paired"), std::string::npos)
       << sb->close_status().message();
   EXPECT_EQ(b_->DigestOf(intruder.uuid), "none");
-  intruder.svc->Stop();
 }
 
 // Feeds raw bytes to B's session as if they came from A.
 class RawPeerTest : public SyncTest {
  protected:
   std::shared_ptr<Session> Open(std::unique_ptr<ByteStream>* raw) {
-    auto [ea, eb] = MakePipe(a_->id, b_->id);
+    auto [ea, eb] =
+        MakePipe(a_->loop.context().get_executor(), b_->loop.context().get_executor(), a_->id, b_->id);
     ea->Start([](std::string_view) {}, [](Status) {});
     *raw = std::move(ea);
     return b_->svc->AddSession(std::move(eb));

@@ -1,67 +1,108 @@
 #include "sync/sync_service.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio/local/datagram_protocol.hpp>
+#include <cstring>
+#include <future>
 
 #include "sync/snapshot_cache.h"
 
 namespace entrysync {
 
-SyncService::SyncService(std::string library_dir, SyncConfig config)
-    : dir_(std::move(library_dir)), config_(config) {}
+// LIBRARY/notify.sock: other processes' Library connections send a byte
+// after each commit (store/commit_notice.h).
+struct SyncService::Watch {
+  explicit Watch(SyncExecutor exec) : socket(exec) {}
+  asio::local::datagram_protocol::socket socket;
+  std::string path;
+  char buf[64];
+};
 
-SyncService::~SyncService() { Stop(); }
+SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer)
+    : dir_(std::move(library_dir)),
+      config_(config),
+      exec_(std::move(exec)),
+      observer_(std::move(observer)),
+      prepare_timer_(exec_) {}
+
+SyncService::~SyncService() {
+  if (bus_) bus_->Unsubscribe(sub_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    prepare_stop_ = true;
+  }
+  cv_.notify_all();
+  if (preparer_.joinable()) preparer_.join();
+}
 
 Status SyncService::Start() {
   ES_ASSIGN_OR_RETURN(lib_, Library::Open(dir_));
+  ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
+  if (me.device_id) my_id_ = *me.device_id;
   // What we already hold is announced by each session's Hello.
-  ES_RETURN_IF_ERROR(PollAdvances());
-  ticker_ = std::thread([this] { Tick(); });
+  ES_RETURN_IF_ERROR(PollAdvances(std::nullopt));
+  if (config_.hear_other_processes) {
+    Status watched = WatchLibrary();
+    if (!watched.ok())
+      spdlog::warn("changes made by other processes reach peers only with this process's own: {}",
+                   watched.message());
+  }
   if (config_.prepare_snapshots) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      prepare_due_ = true;  // look at the index as it is at start
-    }
+    prepare_due_ = true;  // look at the index as it is at start
     preparer_ = std::thread([this] { PrepareLoop(); });
   }
   return Status::Ok();
 }
 
+void SyncService::Stop() {
+  std::promise<void> done;
+  asio::post(exec_, [this, &done] {
+    Shutdown();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void SyncService::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (bus_) bus_->Unsubscribe(sub_);
+  bus_ = nullptr;
+  if (watch_) {
+    asio::error_code ec;
+    watch_->socket.close(ec);
+    ::unlink(watch_->path.c_str());
+  }
+  prepare_timer_.cancel();
+  for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    prepare_stop_ = true;
+  }
+  cv_.notify_all();
+}
+
 void SyncService::AttachBus(EventBus& bus) {
   bus_ = &bus;
   sub_ = bus.Subscribe([this](const Event& e) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto* b = std::get_if<BulkIndexComplete>(&e)) pending_location_ = b->location;
-    wake_ = true;
-    cv_.notify_all();
+    std::optional<Uuid> location;
+    if (auto* b = std::get_if<BulkIndexComplete>(&e)) location = b->location;
+    asio::post(exec_, [this, location] { ScheduleRefresh(location); });
   });
 }
 
-void SyncService::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (bus_) bus_->Unsubscribe(sub_);
-  if (ticker_.joinable()) ticker_.join();
-  if (preparer_.joinable()) preparer_.join();
-  std::vector<std::shared_ptr<Session>> sessions;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sessions.swap(sessions_);
-  }
-  for (auto& s : sessions) s->Close(Status::Ok());
-  sessions.clear();  // joins the session threads
-}
-
-std::shared_ptr<Session> SyncService::AddSession(std::unique_ptr<ByteStream> stream) {
-  auto s = std::make_shared<Session>(*this, std::move(stream));
+std::shared_ptr<Session> SyncService::AddSession(std::unique_ptr<ByteStream> stream, bool outbound) {
+  auto s = std::make_shared<Session>(*this, std::move(stream), exec_, outbound);
   {
     std::lock_guard<std::mutex> lock(mu_);
     sessions_.push_back(s);
   }
   s->Start();
+  asio::post(exec_, [this] {
+    if (observer_.on_changed) observer_.on_changed();
+  });
   return s;
 }
 
@@ -77,34 +118,78 @@ std::vector<SessionSnapshot> SyncService::Snapshot() {
 }
 
 bool SyncService::ClaimPull(const Uuid& owner, const Session* by) {
-  std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = pulls_.emplace(owner, by);
   return inserted || it->second == by;
 }
 
 void SyncService::ReleasePull(const Uuid& owner, const Session* by) {
-  std::lock_guard<std::mutex> lock(mu_);
   auto it = pulls_.find(owner);
   if (it != pulls_.end() && it->second == by) pulls_.erase(it);
 }
 
-void SyncService::OnSessionChanged(const Session* changed) {
-  // Another session may now pull what this one held or gave up, and the
-  // rows just pulled may need to flow on: wake the ticker.
-  std::lock_guard<std::mutex> lock(mu_);
-  wake_ = true;
-  cv_.notify_all();
-  for (auto& s : sessions_)
-    if (s.get() != changed) s->Poke();
+// One connection per pair of devices. When both dialed each other, both
+// sides keep the connection dialed by the device with the smaller id, so
+// they close the same one. Connections dialed by the same side all stay:
+// a one-shot `entrysync sync` or `ls` of a device whose daemon is connected
+// too (another process, the same device id).
+bool SyncService::OnPeerReady(Session* s) {
+  auto dialer = [&](const Session& x) { return x.outbound() ? my_id_ : x.remote_id(); };
+  for (auto& other : Sessions()) {
+    if (other.get() == s || other->closed() || !other->ready() || other->remote_id() != s->remote_id())
+      continue;
+    if (dialer(*s) == dialer(*other)) continue;
+    if (dialer(*s) < dialer(*other)) {
+      other->Close(Status::Ok());
+      continue;
+    }
+    return false;
+  }
+  if (observer_.on_changed) observer_.on_changed();
+  return true;
 }
 
-Status SyncService::PollAdvances() {
-  ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
-  std::optional<Uuid> location;
+void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(); }
+
+void SyncService::OnSessionUpdated(const Session*) {
+  if (observer_.on_progress) observer_.on_progress();
+}
+
+void SyncService::ScheduleRefresh(std::optional<Uuid> location) {
+  if (location) pending_location_ = location;
+  if (refresh_scheduled_ || stopped_) return;
+  refresh_scheduled_ = true;
+  asio::post(exec_, [this] { Refresh(); });
+}
+
+void SyncService::Refresh() {
+  refresh_scheduled_ = false;
+  if (stopped_) return;
+  std::vector<std::shared_ptr<Session>> closed;  // destroyed after the lock
+  bool reaped = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    location.swap(pending_location_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if ((*it)->closed()) {
+        closed.push_back(std::move(*it));
+        it = sessions_.erase(it);
+        reaped = true;
+      } else {
+        ++it;
+      }
+    }
   }
+  closed.clear();
+  for (auto& s : Sessions()) s->Poke();
+  std::optional<Uuid> location;
+  location.swap(pending_location_);
+  Status st = PollAdvances(location);
+  if (!st.ok()) spdlog::warn("sync service: {}", st.message());
+  (void)reaped;
+  if (observer_.on_changed) observer_.on_changed();
+}
+
+Status SyncService::PollAdvances(std::optional<Uuid> location) {
+  ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
   for (const auto& d : devices) {
     std::pair<Epoch, Seq> now;
     if (d.is_local) {
@@ -118,68 +203,57 @@ Status SyncService::PollAdvances() {
     bool first = it == announced_.end();
     if (!first && it->second == now) continue;
     announced_[d.uuid] = now;
-    if (d.is_local && !first) {
-      std::lock_guard<std::mutex> lock(mu_);
-      local_changed_at_ = std::chrono::steady_clock::now();
-      prepare_due_ = true;
-      cv_.notify_all();
-    }
     if (first) continue;  // sessions' Hellos carry the starting point
+    if (d.is_local) ArmPrepare();
+    if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
     for (auto& s : Sessions())
       if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, d.is_local ? location : std::nullopt);
   }
   return Status::Ok();
 }
 
-Result<int64_t> SyncService::DataVersion() {
-  if (!data_version_) {
-    ES_ASSIGN_OR_RETURN(store::Stmt st, lib_->db().Prepare("PRAGMA data_version"));
-    data_version_.emplace(std::move(st));
-  }
-  store::Stmt& st = *data_version_;
-  auto row = st.Step();
-  int64_t v = row.ok() && *row ? st.Int(0) : -1;
-  st.Reset();
-  if (!row.ok()) return row.status();
-  return v;
+Status SyncService::WatchLibrary() {
+  lib_->SetCommitNotices(false);  // our own commits are announced in-process
+  std::string path = CommitNoticePath(dir_);
+  if (path.empty()) return InvalidArgument("the path of " + dir_ + "/notify.sock is too long for a socket");
+  ::unlink(path.c_str());  // left by a daemon that was killed
+  auto watch = std::make_unique<Watch>(exec_);
+  watch->path = path;
+  asio::error_code ec;
+  watch->socket.open(asio::local::datagram_protocol(), ec);
+  if (!ec) watch->socket.bind(asio::local::datagram_protocol::endpoint(path), ec);
+  if (ec) return IOError("cannot bind " + path + ": " + ec.message());
+  watch_ = std::move(watch);
+  ArmWatch();
+  return Status::Ok();
 }
 
-// Wakes every 10 ms, but reads the library only when it changed: SQLite's
-// data_version moves when another connection (a session, or another
-// process such as `entrysync rescan`) commits, so a change committed
-// anywhere reaches connected peers within about 10 ms. Also wakes at once
-// on this process's event bus, and polls at least every second.
-void SyncService::Tick() {
-  int64_t seen_version = -1;
-  auto last_poll = std::chrono::steady_clock::now();
-  for (;;) {
-    std::vector<std::shared_ptr<Session>> closed;  // destroyed outside the lock
-    bool woken;
+void SyncService::ArmWatch() {
+  watch_->socket.async_receive(asio::buffer(watch_->buf), [this](const asio::error_code& ec, size_t) {
+    if (ec || stopped_) return;
+    // Drain what queued meanwhile: one refresh covers them all.
+    asio::error_code more;
+    while (watch_->socket.available(more) > 0 && !more)
+      watch_->socket.receive(asio::buffer(watch_->buf), 0, more);
+    ScheduleRefresh();
+    if (observer_.on_changed) observer_.on_changed();
+    ArmWatch();
+  });
+}
+
+// The index must be quiet for a second before it is exported: each advance
+// of this device's own rows pushes the timer back.
+void SyncService::ArmPrepare() {
+  if (!config_.prepare_snapshots || stopped_) return;
+  prepare_timer_.expires_after(std::chrono::seconds(1));
+  prepare_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stop_ || wake_; });
-      if (stop_) return;
-      woken = wake_;
-      wake_ = false;
-      for (auto it = sessions_.begin(); it != sessions_.end();) {
-        if ((*it)->closed()) {
-          closed.push_back(std::move(*it));
-          it = sessions_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      std::lock_guard<std::mutex> lock(mu_);
+      prepare_due_ = true;
     }
-    closed.clear();
-    auto version = DataVersion();
-    auto now = std::chrono::steady_clock::now();
-    bool changed = !version.ok() || *version != seen_version;
-    if (!woken && !changed && now - last_poll < std::chrono::seconds(1)) continue;
-    if (version.ok()) seen_version = *version;
-    last_poll = now;
-    Status s = PollAdvances();
-    if (!s.ok()) spdlog::warn("sync service: {}", s.message());
-  }
+    cv_.notify_all();
+  });
 }
 
 void SyncService::PrepareLoop() {
@@ -187,11 +261,8 @@ void SyncService::PrepareLoop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Wait until asked, then until the index settled for a second.
-      cv_.wait(lock, [this] { return stop_ || prepare_due_; });
-      while (!stop_ && std::chrono::steady_clock::now() - local_changed_at_ < std::chrono::seconds(1))
-        cv_.wait_until(lock, local_changed_at_ + std::chrono::seconds(1));
-      if (stop_) return;
+      cv_.wait(lock, [this] { return prepare_stop_ || prepare_due_; });
+      if (prepare_stop_) return;
       prepare_due_ = false;
     }
     Status s = [&]() -> Status {

@@ -1,22 +1,28 @@
-// SyncService: runs the sessions of one node and tells them what changed.
+// SyncService: the sessions of one node, and what tells them that rows
+// advanced.
 //
-// It polls the library (SQLite's data_version every 10 ms) for owners
-// whose rows advanced: this device's own commits, made by this process or by
-// another one (`entrysync rescan` while the daemon runs), and rows of other
-// owners that a session just pulled (so they flow on to a third device).
-// An attached EventBus wakes it at once and names a bulk commit's location.
+// Everything runs on the node's sync loop (sync/loop.h): the sessions, this
+// service, and the library's one write connection (library()), through
+// which every row a session applies is written. Nothing polls. An owner's
+// advance reaches connected peers through one of three events:
+//   - a session wrote rows (OnSessionChanged): what it pulled flows on;
+//   - an in-process commit announced on an attached EventBus;
+//   - another process committed (`entrysync rescan` while the daemon runs):
+//     its Library sent a notice to LIBRARY/notify.sock after the commit
+//     (store/commit_notice.h), which wakes the loop.
 //
 // With config.prepare_snapshots it also keeps a snapshot of this device's
 // own index ready for new peers (sync/snapshot_cache.h): once the index
-// holds at least snapshot_threshold rows and has not changed for a second,
-// a background thread exports it unless a cached export is recent enough.
+// holds at least snapshot_threshold rows and has not changed for a second
+// (a timer on the loop), a background thread exports it unless a cached
+// export is recent enough.
 //
-// Thread safety: every public method is thread-safe. Sessions run on their
-// own threads; the service's ticker thread only posts to them.
+// Thread safety: Start, Stop, AddSession, Sessions, Snapshot and AttachBus
+// are thread-safe; the SessionHost methods run on the loop.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,58 +35,91 @@
 
 namespace entrysync {
 
+// What the node hears from its sync service, on the loop.
+struct SyncObserver {
+  // A session was added, became ready or closed, or another process wrote
+  // the library (a peer may have been paired or removed).
+  std::function<void()> on_changed;
+  // A session's counters or transfers moved; often, keep it cheap.
+  std::function<void()> on_progress;
+  // This library now holds `owner`'s rows up to `seq`.
+  std::function<void(const DeviceInfo& owner, Epoch epoch, Seq seq)> on_owner_advanced;
+};
+
 class SyncService : public SessionHost {
  public:
-  SyncService(std::string library_dir, SyncConfig config);
-  ~SyncService() override;  // Stop()s
+  // Runs on `exec`, which must run on one thread (or be polled by one).
+  SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer = {});
+  // REQUIRES: Stop() (or Shutdown() on the loop) ran, or Start never did.
+  ~SyncService() override;
 
-  // Starts the ticker. Fails when the library cannot be opened.
+  // Opens the library's write connection and starts watching it. Call before
+  // the loop runs anything of this service. Fails when the library cannot be
+  // opened.
   Status Start();
-  // Closes every session and stops the ticker. Idempotent.
+  // Closes every session and stops watching. Thread-safe and idempotent;
+  // REQUIRES: not on the loop, and the loop runs on another thread.
   void Stop();
-  // Hears this process's commits at once (optional). `bus` must outlive the
-  // service.
+  // Stop on the loop itself (or by a test polling the loop).
+  void Shutdown();
+  // Hears this process's commits at once. `bus` must outlive the service.
   void AttachBus(EventBus& bus);
 
   // Runs a new session over `stream` (not yet started); returns it.
-  std::shared_ptr<Session> AddSession(std::unique_ptr<ByteStream> stream);
+  // `outbound`: this device dialed it.
+  std::shared_ptr<Session> AddSession(std::unique_ptr<ByteStream> stream, bool outbound = false);
   std::vector<std::shared_ptr<Session>> Sessions();
   std::vector<SessionSnapshot> Snapshot();
+  SyncExecutor executor() const { return exec_; }
 
-  // SessionHost
+  // SessionHost (loop only)
   const std::string& library_dir() const override { return dir_; }
   const SyncConfig& config() const override { return config_; }
+  Library& library() override { return *lib_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
+  bool OnPeerReady(Session* s) override;
   void OnSessionChanged(const Session* s) override;
+  void OnSessionUpdated(const Session* s) override;
 
  private:
-  void Tick();
+  // Loop: reap closed sessions, let the others pull again, announce what
+  // advanced. Coalesced: many changes in one loop turn make one pass.
+  void ScheduleRefresh(std::optional<Uuid> location = std::nullopt);
+  void Refresh();
+  Status PollAdvances(std::optional<Uuid> location);
+  Status WatchLibrary();
+  void ArmWatch();
+  void ArmPrepare();
   void PrepareLoop();
-  Status PollAdvances();
-  // SQLite's PRAGMA data_version of the ticker's connection.
-  Result<int64_t> DataVersion();
 
   const std::string dir_;
   const SyncConfig config_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool wake_ = false;
+  const SyncExecutor exec_;
+  const SyncObserver observer_;
+
+  std::mutex mu_;  // guards sessions_ and the preparer's fields below
   std::vector<std::shared_ptr<Session>> sessions_;
+
+  // Loop only.
+  std::unique_ptr<Library> lib_;
+  DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
-  std::map<Uuid, std::pair<Epoch, Seq>> announced_;  // ticker thread only
-  std::optional<Uuid> pending_location_;             // from the bus
-  std::unique_ptr<Library> lib_;                     // ticker thread only
-  std::optional<store::Stmt> data_version_;          // ticker thread only
+  std::map<Uuid, std::pair<Epoch, Seq>> announced_;
+  bool refresh_scheduled_ = false;
+  std::optional<Uuid> pending_location_;
+  bool stopped_ = false;
+  struct Watch;
+  std::unique_ptr<Watch> watch_;  // commit notices of other processes
+  SyncTimer prepare_timer_;
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
-  std::thread ticker_;
-  std::thread preparer_;
-  // When this device's own index last advanced (steady clock), and whether
-  // the preparer should look at it; guarded by mu_.
-  std::chrono::steady_clock::time_point local_changed_at_{};
+
+  // The snapshot preparer's thread waits on cv_ for prepare_due_ (mu_).
+  std::condition_variable cv_;
   bool prepare_due_ = false;
+  bool prepare_stop_ = false;
+  std::thread preparer_;
 };
 
 }  // namespace entrysync
