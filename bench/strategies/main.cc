@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -49,7 +50,7 @@ std::optional<uint64_t> ParseCount(const std::string& s) {
     v *= 1e6;
   else if (!unit.empty() || v < 1)
     return std::nullopt;
-  return static_cast<uint64_t>(v + 0.5);
+  return static_cast<uint64_t>(std::llround(v));
 }
 
 // An estimated change run at `n` entries, scaled linearly from the largest

@@ -32,6 +32,7 @@ void Forget(pid_t pid) {
 
 pid_t Spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::fflush(stdout);
@@ -137,7 +138,7 @@ std::string RunOk(RunDir& rd, const std::string& label, const std::vector<std::s
 
 pid_t StartServe(RunDir& rd, const std::string& label, const fs::path& lib,
                  const std::vector<std::string>& extra, std::vector<std::string> wrap, fs::path* log) {
-  for (std::string a : {rd.entrysync, std::string("--library"), lib.string(), std::string("serve")})
+  for (const std::string& a : {rd.entrysync, std::string("--library"), lib.string(), std::string("serve")})
     wrap.push_back(a);
   wrap.insert(wrap.end(), extra.begin(), extra.end());
   auto [out, err] = rd.Logs(label);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <regex>
 #include <thread>
+#include <tuple>
 
 #include "base/event_bus.h"
 #include "proto/frame.h"
@@ -90,7 +91,8 @@ BenchRun RunBulk(const Options& o, uint64_t n, RunDir& rd) {
   r.strategy = "bulk";
   r.entries = n;
   uint16_t port = FreePort();
-  auto [a, b] = MakePair(rd, {}, port);
+  Device a, b;  // not a structured binding: the lambdas below capture b
+  std::tie(a, b) = MakePair(rd, {}, port);
   pid_t server = StartServe(rd, "serve-a", a.dir, {"--listen", Listen(port)});
   WaitFor(
       "A to listen", 30, [&] { return PortOpen(port); }, server);
