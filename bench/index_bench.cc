@@ -1,156 +1,161 @@
 // index_bench: indexes a real folder, then rescans it with nothing changed.
+// Google Benchmark; see README.md.
 //
-//   index_bench PATH [--json FILE] [--dir DIR] [--keep]
+//   index_bench [--benchmark_...] PATH
 //
-// Creates a fresh library in a temporary folder, runs Indexer::AddLocation
-// on PATH (walk, then one bulk commit) and prints walk and commit seconds,
-// then Indexer::Rescan of the same location and this device's max seq before
-// and after it. A rescan of an unchanged tree must assign no new seq; the
-// exit code is 2 when it did (the tree changed under us, or a bug).
-#include <unistd.h>
+//   BM_AddLocation   Indexer::AddLocation of PATH into a fresh library (walk,
+//                    then one bulk commit); walk_s and commit_s split it.
+//   BM_Rescan        Indexer::Rescan of that location with nothing changed.
+//                    A rescan of an unchanged tree must assign no new seq:
+//                    when it does (the tree changed under us, or a bug) the
+//                    benchmark fails with an error and the exit code is 2.
+//
+// items_per_second is entries/s of the whole step; db_bytes and wal_bytes are
+// the library after the first index.
+#include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 
 #include "base/event_bus.h"
+#include "fixtures.h"
 #include "index/env.h"
 #include "index/indexer.h"
 #include "store/library.h"
 #include "store/transaction_manager.h"
 
+namespace entrysync::bench {
 namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "index_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-uint64_t FileSize(const fs::path& p) {
-  std::error_code ec;
-  auto n = fs::file_size(p, ec);
-  return ec ? 0 : n;
-}
+std::string g_path;       // the folder indexed (the command line's PATH)
+bool g_new_seqs = false;  // a rescan assigned new seqs
 
 double Rate(uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0; }
 
+// A fresh library and an indexer over it.
+struct Indexed {
+  std::unique_ptr<Library> lib;
+  EventBus bus;
+  uint64_t events = 0;  // BulkIndexComplete and StateChange published
+  std::unique_ptr<TransactionManager> tm;
+  std::unique_ptr<Indexer> indexer;
+  fs::path db;
+
+  Status Open() {
+    fs::path dir = ScratchPath("lib");
+    ES_ASSIGN_OR_RETURN(lib, Library::Create(dir.string(), "bench", std::nullopt));
+    bus.Subscribe([this](const Event&) { ++events; });
+    tm = std::make_unique<TransactionManager>(*lib, bus);
+    indexer = std::make_unique<Indexer>(*lib, *tm, DefaultEnv());
+    db = dir / Library::kDbFile;
+    return Status::Ok();
+  }
+};
+
+void IndexCounters(benchmark::State& state, const IndexReport& r) {
+  state.counters["entries"] = static_cast<double>(r.entries);
+  state.counters["walk_s"] = r.walk_seconds;
+  state.counters["commit_s"] = r.commit_seconds;
+  state.counters["walk_entries_per_s"] = Rate(r.entries, r.walk_seconds);
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(r.entries));
+}
+
+void BM_AddLocation(benchmark::State& state) {
+  IndexReport last;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto x = std::make_unique<Indexed>();
+    Status st = x->Open();
+    if (!st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      break;
+    }
+    state.ResumeTiming();
+    auto r = x->indexer->AddLocation(g_path, IndexOptions{});
+    state.PauseTiming();
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
+    last = *r;
+    using benchmark::Counter;
+    state.counters["db_bytes"] =
+        Counter(static_cast<double>(FileSize(x->db)), Counter::kDefaults, Counter::kIs1024);
+    state.counters["wal_bytes"] =
+        Counter(static_cast<double>(FileSize(x->db.string() + "-wal")), Counter::kDefaults, Counter::kIs1024);
+    fs::path dir = x->db.parent_path();
+    x.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    state.ResumeTiming();
+  }
+  IndexCounters(state, last);
+  state.counters["commit_entries_per_s"] = Rate(last.entries, last.commit_seconds);
+  state.counters["errors"] = static_cast<double>(last.errors.size());
+}
+
+void BM_Rescan(benchmark::State& state) {
+  Indexed x;
+  Status opened = x.Open();
+  if (!opened.ok()) return state.SkipWithError(opened.ToString().c_str());
+  auto first = x.indexer->AddLocation(g_path, IndexOptions{});
+  if (!first.ok()) return state.SkipWithError(first.status().ToString().c_str());
+  IndexReport last;
+  uint64_t events = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto before = x.lib->MaxStoredSeq(x.lib->local_device());
+    uint64_t events_before = x.events;
+    state.ResumeTiming();
+    auto r = x.indexer->Rescan(first->location, IndexOptions{});
+    state.PauseTiming();
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
+    auto after = x.lib->MaxStoredSeq(x.lib->local_device());
+    if (!before.ok() || !after.ok()) {
+      state.SkipWithError("cannot read this device's max seq");
+      break;
+    }
+    if (before->value() != after->value()) {
+      g_new_seqs = true;
+      std::string why = "a rescan of an unchanged tree assigned new seqs: max_seq " +
+                        std::to_string(before->value()) + " -> " + std::to_string(after->value()) +
+                        " (added " + std::to_string(r->added) + ", modified " + std::to_string(r->modified) +
+                        ", deleted " + std::to_string(r->deleted) + ")";
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    last = *r;
+    events = x.events - events_before;
+    state.ResumeTiming();
+  }
+  IndexCounters(state, last);
+  state.counters["unchanged"] = static_cast<double>(last.unchanged);
+  state.counters["events"] = static_cast<double>(events);
+}
+
 }  // namespace
+}  // namespace entrysync::bench
 
 int main(int argc, char** argv) {
-  std::string path, json, dir;
-  bool keep = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) Die(k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--json")
-      json = next();
-    else if (k == "--dir")
-      dir = next();
-    else if (k == "--keep")
-      keep = true;
-    else if (k == "--help" || k == "-h") {
-      std::printf("usage: index_bench PATH [--json FILE] [--dir DIR] [--keep]\n");
-      return 0;
-    } else if (!k.empty() && k[0] == '-') {
-      Die("unknown argument " + k + " (see --help)");
-    } else {
-      path = k;
-    }
+  using namespace entrysync::bench;
+  benchmark::Initialize(&argc, argv);
+  if (argc != 2 || argv[1][0] == '-') {
+    std::fprintf(stderr, "usage: index_bench [--benchmark_...] PATH (a folder to index)\n");
+    return 1;
   }
-  if (path.empty()) Die("usage: index_bench PATH [--json FILE] [--dir DIR] [--keep]");
-
-  std::string base = dir.empty() ? fs::temp_directory_path().string() : dir;
-  std::string tmpl = (fs::path(base) / "entrysync-index-bench-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) Die("mkdtemp in " + base + ": " + std::strerror(errno));
-  fs::path work(tmpl);
-
-  auto lib = entrysync::Library::Create((work / "lib").string(), "bench", std::nullopt);
-  if (!lib.ok()) Die(lib.status().ToString());
-  entrysync::EventBus bus;
-  uint64_t bulk_events = 0, state_changes = 0;
-  bus.Subscribe([&](const entrysync::Event& e) {
-    if (std::holds_alternative<entrysync::BulkIndexComplete>(e))
-      ++bulk_events;
-    else
-      ++state_changes;
-  });
-  entrysync::TransactionManager tm(**lib, bus);
-  entrysync::Indexer indexer(**lib, tm, entrysync::DefaultEnv());
-  entrysync::IndexOptions opts;
-
-  auto first = indexer.AddLocation(path, opts);
-  if (!first.ok()) Die(first.status().ToString());
-  fs::path db = work / "lib" / entrysync::Library::kDbFile;
-  uint64_t db_bytes = FileSize(db), wal_bytes = FileSize(db.string() + "-wal");
-  auto owner = (*lib)->local_device();
-  auto before = (*lib)->MaxStoredSeq(owner);
-  if (!before.ok()) Die(before.status().ToString());
-
-  uint64_t events_before = bulk_events + state_changes;
-  auto again = indexer.Rescan(first->location, opts);
-  if (!again.ok()) Die(again.status().ToString());
-  auto after = (*lib)->MaxStoredSeq(owner);
-  if (!after.ok()) Die(after.status().ToString());
-  uint64_t rescan_events = bulk_events + state_changes - events_before;
-
-  const auto& a = *first;
-  const auto& r = *again;
-  std::printf("index %s: %llu entries, %zu errors (unreadable folders etc.)\n\n",
-              a.location.record.root_path.c_str(), static_cast<unsigned long long>(a.entries),
-              a.errors.size());
-  std::printf("| step | entries | walk s | commit s | walk entries/s | commit entries/s |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|\n");
-  std::printf("| AddLocation (first index) | %llu | %.2f | %.2f | %.0f | %.0f |\n",
-              static_cast<unsigned long long>(a.entries), a.walk_seconds, a.commit_seconds,
-              Rate(a.entries, a.walk_seconds), Rate(a.entries, a.commit_seconds));
-  std::printf("| Rescan (nothing changed) | %llu | %.2f | %.2f | %.0f | - |\n",
-              static_cast<unsigned long long>(r.entries), r.walk_seconds, r.commit_seconds,
-              Rate(r.entries, r.walk_seconds));
-  std::printf("\nlibrary: %.1f MB db + %.1f MB wal\n", static_cast<double>(db_bytes) / 1048576.0,
-              static_cast<double>(wal_bytes) / 1048576.0);
-  std::printf("rescan: added %llu, modified %llu, deleted %llu, unchanged %llu; events %llu\n",
-              static_cast<unsigned long long>(r.added), static_cast<unsigned long long>(r.modified),
-              static_cast<unsigned long long>(r.deleted), static_cast<unsigned long long>(r.unchanged),
-              static_cast<unsigned long long>(rescan_events));
-  bool same = before->value() == after->value();
-  std::printf("max_seq before rescan %lld, after %lld: %s\n", static_cast<long long>(before->value()),
-              static_cast<long long>(after->value()), same ? "no new seq" : "NEW SEQS ASSIGNED");
-
-  if (!json.empty()) {
-    nlohmann::json j = {{"path", a.location.record.root_path},
-                        {"entries", a.entries},
-                        {"errors", a.errors.size()},
-                        {"walk_seconds", a.walk_seconds},
-                        {"commit_seconds", a.commit_seconds},
-                        {"db_bytes", db_bytes},
-                        {"wal_bytes", wal_bytes},
-                        {"rescan",
-                         {{"walk_seconds", r.walk_seconds},
-                          {"commit_seconds", r.commit_seconds},
-                          {"added", r.added},
-                          {"modified", r.modified},
-                          {"deleted", r.deleted},
-                          {"unchanged", r.unchanged},
-                          {"max_seq_before", before->value()},
-                          {"max_seq_after", after->value()}}}};
-    std::ofstream(json) << j.dump(2) << "\n";
-  }
-  lib->reset();
-  if (!keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  } else {
-    std::printf("library kept in %s\n", (work / "lib").c_str());
-  }
-  return same ? 0 : 2;
+  g_path = argv[1];
+  benchmark::AddCustomContext("path", g_path);
+  for (auto* b : {benchmark::RegisterBenchmark("BM_AddLocation", BM_AddLocation),
+                  benchmark::RegisterBenchmark("BM_Rescan", BM_Rescan)})
+    b->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return g_new_seqs ? 2 : 0;
 }

@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "base/event_bus.h"
-#include "cli/bench.h"
 #include "cli/output.h"
 #include "index/indexer.h"
 #include "node/node.h"
@@ -908,7 +907,6 @@ std::vector<Command> RegisterCommands(CLI::App& app, Globals& g) {
   all.push_back({nullptr, AddStatus(app, g)});
   all.back().app = app.get_subcommand("status");
   for (auto& c : AddSnapshot(app, g)) all.push_back(std::move(c));
-  for (auto& c : AddBench(app, g)) all.push_back(std::move(c));
   return all;
 }
 
