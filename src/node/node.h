@@ -18,6 +18,7 @@
 #include "net/identity.h"
 #include "net/io_thread.h"
 #include "net/tls.h"
+#include "node/node_events.h"
 #include "store/library.h"
 #include "sync/sync_service.h"
 
@@ -36,6 +37,7 @@ struct NodeOptions {
   bool dial_peers = true;      // keep every paired peer with an address connected
   bool write_status = true;    // LIBRARY/status.json, twice a second
   SyncConfig sync;
+  std::function<void(const NodeEvent&)> on_event;
 };
 
 class Node {
