@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "entrysync/export.h"
+
 namespace entrysync {
 
 enum class Code {
@@ -26,7 +28,7 @@ enum class Code {
   kInternal,
 };
 
-const char* CodeName(Code code);
+ENTRYSYNC_EXPORT const char* CodeName(Code code);
 
 class [[nodiscard]] Status {
  public:

@@ -140,6 +140,8 @@ bool DeviceId::is_zero() const {
 
 std::string DeviceId::ToString() const { return HexEncode(bytes.data(), bytes.size()); }
 
+std::string DeviceId::ToShortString() const { return ToString().substr(0, 16) + "\u2026"; }
+
 std::optional<DeviceId> DeviceId::Parse(std::string_view hex) {
   DeviceId d;
   if (!HexDecode(hex, d.bytes.data(), d.bytes.size())) return std::nullopt;

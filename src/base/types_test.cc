@@ -43,6 +43,12 @@ TEST(DeviceIdTest, HexRoundTrip) {
   EXPECT_FALSE(DeviceId::Parse("abc").has_value());
 }
 
+TEST(DeviceIdTest, ShortString) {
+  DeviceId d;
+  d.bytes[0] = 0xab;
+  EXPECT_EQ(d.ToShortString(), "ab00000000000000\u2026");
+}
+
 TEST(StrongIntTest, Ordering) {
   Seq a(1), b(2);
   EXPECT_LT(a, b);
