@@ -59,8 +59,7 @@ TEST(HashTest, KnownValues) {
   EXPECT_EQ(Crc32("123456789", 9), 0xCBF43926u);
   Sha256 h;
   h.Update("abc");
-  EXPECT_EQ(h.FinishHex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(h.FinishHex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 Result<int> Half(int x) {
