@@ -67,7 +67,7 @@ Device ToDevice(const DeviceInfo& d) {
                 .device_id = d.device_id,
                 .address = d.addr,
                 .is_local = d.is_local,
-                .paired = d.trusted};
+                .paired = d.trusted && !d.is_local};
 }
 
 Location ToLocation(const LocationInfo& l, const std::vector<DeviceInfo>& devices) {

@@ -152,7 +152,7 @@ Result<LibraryStatus> Engine::GetStatus() {
     o.uuid = d.uuid;
     o.name = d.name;
     o.is_local = d.is_local;
-    o.paired = d.trusted;
+    o.paired = d.trusted && !d.is_local;
     o.entries = live;
     if (d.is_local) {
       o.epoch = d.epoch;
