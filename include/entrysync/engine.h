@@ -111,9 +111,10 @@ class ENTRYSYNC_EXPORT Engine {
   Result<Location> FindLocalLocation(const std::string& path);
   // Makes the folder `path` a new location of this device and indexes it
   // in one bulk commit, which a running node announces to its peers.
-  // Stores nothing and fails when `path` is missing or not a folder
-  // (InvalidArgument) or already a location (AlreadyExists). Folders that
-  // cannot be read are indexed as empty and named in ScanReport::warnings.
+  // Stores nothing and fails when `path` is missing (NotFound), not a
+  // folder (InvalidArgument) or already a location (AlreadyExists).
+  // Folders that cannot be read are kept as empty and named in
+  // ScanReport::warnings.
   Result<ScanReport> AddLocation(const std::string& path, const ScanOptions& options = {});
   // Rescans a location of this device: added and changed entries take new
   // seqs, removed ones become tombstones, unchanged ones are left alone; a
@@ -137,9 +138,15 @@ class ENTRYSYNC_EXPORT Engine {
   // Engine's when started, else another process's (`entrysync serve`)
   // while it runs.
   Result<LibraryStatus> GetStatus();
-  // Calls `line` with each line of `owner`'s canonical export, tombstones
-  // included, sorted by uuid (format: src/store/export.h), without the
-  // newline. On failure some lines may have been delivered.
+  // Calls `line` with each line of `owner`'s canonical export, without the
+  // newline: one entry per line, tombstones included, sorted by uuid,
+  // tab-separated (tabs, newlines and backslashes in text escaped as \t, \n,
+  // \\): uuid parent location path kind size inode created_ns modified_ns
+  // accessed_ns extension content_hash seq deleted; parent is "-" for a
+  // location's root, path is relative to the root ("." for the root). Two
+  // libraries hold the same rows of an owner exactly when their exports are
+  // equal. NotFound for an unknown owner; on failure some lines may have
+  // been delivered.
   Status Export(const Uuid& owner, const std::function<void(std::string_view line)>& line);
   // The SHA-256 of that export.
   Result<OwnerDigest> Digest(const Uuid& owner);
@@ -177,10 +184,11 @@ class ENTRYSYNC_EXPORT Engine {
   // Dials the paired peer `peer` and exchanges rows until both devices are
   // current, then disconnects. Runs its own connection with options.sync,
   // whether or not the Engine is started. NotFound when `peer` is not a
-  // paired peer; the connection's error (prefixed "connect to NAME at
-  // ADDRESS") when it cannot connect; the session's reason prefixed "sync
-  // with NAME" when it ends before both are current; Aborted on timeout.
-  // Rows applied before a failure stay applied.
+  // paired peer; InvalidArgument when it has no address; the connection's
+  // error (prefixed "connect to NAME at ADDRESS") when it cannot connect;
+  // the session's reason prefixed "sync with NAME" when it ends before both
+  // are current; Aborted on timeout. Rows applied before a failure stay
+  // applied.
   Result<SyncReport> SyncOnce(const DeviceId& peer, const SyncOnceOptions& options = {});
 
   // ---- events ----

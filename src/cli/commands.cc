@@ -17,7 +17,6 @@
 
 namespace entrysync::cli {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 Result<std::string> Globals::LibraryDir() const {
