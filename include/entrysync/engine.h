@@ -65,7 +65,8 @@ class ENTRYSYNC_EXPORT Engine {
   // it is not a sound snapshot.
   static Result<SnapshotSummary> InspectSnapshot(const std::string& path);
 
-  // Stops the node (as Stop does) and closes the library.
+  // Stops the node (as Stop does) and closes the library. REQUIRES: no
+  // other call on this Engine is in progress.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
