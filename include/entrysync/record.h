@@ -4,13 +4,14 @@
 #include <cstdint>
 #include <string>
 
+#include "entrysync/export.h"
 #include "entrysync/types.h"
 
 namespace entrysync {
 
 enum class EntryKind : uint8_t { kFile = 0, kDir = 1, kSymlink = 2 };
 
-const char* EntryKindName(EntryKind kind);  // "file", "dir", "symlink"
+ENTRYSYNC_EXPORT const char* EntryKindName(EntryKind kind);  // "file", "dir", "symlink"
 
 // One file, folder or symlink as owned by one device. The owner is implied by
 // context (the batch or table the record belongs to).

@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "entrysync/export.h"
+
 namespace entrysync {
 
 enum class Code {
@@ -18,21 +20,20 @@ enum class Code {
   kInvalidArgument,  // bad input from a user or a peer
   kNotFound,         // a named thing does not exist
   kAlreadyExists,
-  kCorruption,       // data failed a checksum or did not decode
-  kIOError,          // filesystem, SQLite or socket failure
-  kPermissionDenied, // unpaired peer, wrong library, unreadable folder
-  kProtocol,         // a peer broke the protocol
-  kAborted,          // the operation was cancelled or the connection closed
+  kCorruption,        // data failed a checksum or did not decode
+  kIOError,           // filesystem, SQLite or socket failure
+  kPermissionDenied,  // unpaired peer, wrong library, unreadable folder
+  kProtocol,          // a peer broke the protocol
+  kAborted,           // the operation was cancelled or the connection closed
   kInternal,
 };
 
-const char* CodeName(Code code);
+ENTRYSYNC_EXPORT const char* CodeName(Code code);
 
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(Code code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
@@ -67,7 +68,7 @@ inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; 
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok());
   }
@@ -95,15 +96,14 @@ class [[nodiscard]] Result {
 #define ES_CONCAT(a, b) ES_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function if it is not OK.
-#define ES_RETURN_IF_ERROR(expr)                     \
-  do {                                               \
-    ::entrysync::Status es_status_ = (expr);         \
-    if (!es_status_.ok()) return es_status_;         \
+#define ES_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::entrysync::Status es_status_ = (expr); \
+    if (!es_status_.ok()) return es_status_; \
   } while (0)
 
 // `ES_ASSIGN_OR_RETURN(auto x, Foo());` unwraps a Result or returns its Status.
-#define ES_ASSIGN_OR_RETURN(lhs, expr) \
-  ES_ASSIGN_OR_RETURN_IMPL(ES_CONCAT(es_result_, __LINE__), lhs, expr)
+#define ES_ASSIGN_OR_RETURN(lhs, expr) ES_ASSIGN_OR_RETURN_IMPL(ES_CONCAT(es_result_, __LINE__), lhs, expr)
 #define ES_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

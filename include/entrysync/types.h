@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "entrysync/export.h"
+
 namespace entrysync {
 
 template <class Tag, class Rep>
@@ -43,7 +45,7 @@ using LocationRowId = StrongInt<struct LocationRowIdTag, int64_t>;
 
 // A 16-byte uuid. Entries use time-ordered v7 uuids (see NewUuidV7) so the
 // unique index on entry.uuid grows at its end.
-struct Uuid {
+struct ENTRYSYNC_EXPORT Uuid {
   std::array<uint8_t, 16> bytes{};
 
   static Uuid Nil() { return Uuid{}; }
@@ -59,26 +61,29 @@ struct Uuid {
 // A new UUIDv7, strictly greater than every uuid this process generated
 // before (RFC 9562 method 3: a monotonic counter within a millisecond).
 // Thread-safe.
-Uuid NewUuidV7();
+ENTRYSYNC_EXPORT Uuid NewUuidV7();
 // A new random UUIDv4 (library ids).
-Uuid NewUuidV4();
+ENTRYSYNC_EXPORT Uuid NewUuidV4();
 
 // A device's identity: the SHA-256 of its public key (DER SubjectPublicKeyInfo).
-struct DeviceId {
+struct ENTRYSYNC_EXPORT DeviceId {
   std::array<uint8_t, 32> bytes{};
 
   bool is_zero() const;
   std::string ToString() const;  // 64 lowercase hex digits
+  // The first 16 hex digits and an ellipsis, for messages where all 64
+  // would drown the rest.
+  std::string ToShortString() const;
   static std::optional<DeviceId> Parse(std::string_view hex);
   auto operator<=>(const DeviceId&) const = default;
 };
 
-std::string HexEncode(const void* data, size_t n);
+ENTRYSYNC_EXPORT std::string HexEncode(const void* data, size_t n);
 // Decodes exactly out_len bytes from 2*out_len hex digits.
-bool HexDecode(std::string_view hex, void* out, size_t out_len);
+ENTRYSYNC_EXPORT bool HexDecode(std::string_view hex, void* out, size_t out_len);
 
 // A random 64-bit value from the OS CSPRNG.
-uint64_t RandomU64();
+ENTRYSYNC_EXPORT uint64_t RandomU64();
 
 }  // namespace entrysync
 

@@ -67,8 +67,8 @@ bool Uuid::is_nil() const {
 
 std::string Uuid::ToString() const {
   std::string h = HexEncode(bytes.data(), bytes.size());
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" +
-         h.substr(16, 4) + "-" + h.substr(20);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
+         h.substr(20);
 }
 
 std::optional<Uuid> Uuid::Parse(std::string_view text) {
@@ -98,10 +98,9 @@ Uuid NewUuidV7() {
   static uint64_t ctr_hi = 0;  // 12 bits
   static uint64_t ctr_lo = 0;  // 62 bits
   std::lock_guard<std::mutex> lock(mu);
-  uint64_t now_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
   if (now_ms > last_ms) {
     last_ms = now_ms;
     uint64_t r = RandomU64();
@@ -140,6 +139,8 @@ bool DeviceId::is_zero() const {
 
 std::string DeviceId::ToString() const { return HexEncode(bytes.data(), bytes.size()); }
 
+std::string DeviceId::ToShortString() const { return ToString().substr(0, 16) + "\u2026"; }
+
 std::optional<DeviceId> DeviceId::Parse(std::string_view hex) {
   DeviceId d;
   if (!HexDecode(hex, d.bytes.data(), d.bytes.size())) return std::nullopt;
@@ -148,9 +149,12 @@ std::optional<DeviceId> DeviceId::Parse(std::string_view hex) {
 
 const char* EntryKindName(EntryKind kind) {
   switch (kind) {
-    case EntryKind::kFile: return "file";
-    case EntryKind::kDir: return "dir";
-    case EntryKind::kSymlink: return "symlink";
+    case EntryKind::kFile:
+      return "file";
+    case EntryKind::kDir:
+      return "dir";
+    case EntryKind::kSymlink:
+      return "symlink";
   }
   return "unknown";
 }

@@ -43,6 +43,12 @@ TEST(DeviceIdTest, HexRoundTrip) {
   EXPECT_FALSE(DeviceId::Parse("abc").has_value());
 }
 
+TEST(DeviceIdTest, ShortString) {
+  DeviceId d;
+  d.bytes[0] = 0xab;
+  EXPECT_EQ(d.ToShortString(), "ab00000000000000\u2026");
+}
+
 TEST(StrongIntTest, Ordering) {
   Seq a(1), b(2);
   EXPECT_LT(a, b);
@@ -53,8 +59,7 @@ TEST(HashTest, KnownValues) {
   EXPECT_EQ(Crc32("123456789", 9), 0xCBF43926u);
   Sha256 h;
   h.Update("abc");
-  EXPECT_EQ(h.FinishHex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(h.FinishHex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 Result<int> Half(int x) {

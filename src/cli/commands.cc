@@ -1,32 +1,21 @@
 #include "cli/commands.h"
 
 #include <pthread.h>
-#include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <future>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "base/event_bus.h"
 #include "cli/output.h"
-#include "index/indexer.h"
-#include "node/node.h"
-#include "snapshot/snapshot.h"
-#include "store/export.h"
-#include "store/library.h"
-#include "store/transaction_manager.h"
+#include "entrysync/engine.h"
+#include "entrysync/log.h"
 
 namespace entrysync::cli {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 Result<std::string> Globals::LibraryDir() const {
@@ -38,65 +27,33 @@ Result<std::string> Globals::LibraryDir() const {
 
 namespace {
 
-Result<std::unique_ptr<Library>> OpenLibrary(const Globals& g) {
+Result<std::unique_ptr<Engine>> OpenLibrary(const Globals& g) {
   ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
-  return Library::Open(dir);
+  return Engine::Open(dir);
 }
 
 // The owner selected by --device NAME, or this device.
-Result<DeviceInfo> SelectDevice(Library& lib, const std::string& name) {
-  if (name.empty()) return lib.LocalDevice();
-  auto d = lib.FindDeviceByName(name);
+Result<Device> SelectDevice(Engine& engine, const std::string& name) {
+  if (name.empty()) return engine.LocalDevice();
+  auto d = engine.FindDevice(name);
   if (!d.ok() && d.status().code() == Code::kNotFound)
     return NotFound("no device named '" + name + "' in this library (see 'entrysync peer list')");
   return d;
 }
 
-std::string Lexical(const std::string& path) {
-  std::error_code ec;
-  fs::path abs = fs::absolute(path, ec);
-  return (ec ? fs::path(path) : abs).lexically_normal().string();
-}
-
-// The location of `owner` whose root contains `path`, and the path's
-// components below that root.
-Result<std::pair<LocationInfo, std::vector<std::string>>> ResolvePath(Library& lib, DeviceRowId owner,
-                                                                      std::string path) {
-  ES_ASSIGN_OR_RETURN(auto locations, lib.ListLocations(owner));
-  if (path.size() > 1 && path.back() == '/') path.pop_back();
-  const LocationInfo* best = nullptr;
-  for (const auto& l : locations) {
-    const std::string& root = l.record.root_path;
-    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                                   (path[root.size()] == '/' || root == "/"));
-    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
-  }
-  if (!best) return NotFound(path + " is not inside any location of this device");
-  std::vector<std::string> parts;
-  std::string rest = path.substr(best->record.root_path.size());
-  size_t i = 0;
-  while (i < rest.size()) {
-    size_t j = rest.find('/', i);
-    if (j == std::string::npos) j = rest.size();
-    if (j > i) parts.push_back(rest.substr(i, j - i));
-    i = j + 1;
-  }
-  return std::make_pair(*best, parts);
-}
-
-void PrintIndexReport(const IndexReport& r, const char* verb) {
+void PrintScanReport(const ScanReport& r, const char* verb) {
   std::printf("%s %s: %llu entries (%llu added, %llu modified, %llu deleted, %llu unchanged), max seq %lld\n",
-              verb, r.location.record.root_path.c_str(), (unsigned long long)r.entries,
-              (unsigned long long)r.added, (unsigned long long)r.modified, (unsigned long long)r.deleted,
-              (unsigned long long)r.unchanged, (long long)r.max_seq.value());
+              verb, r.location.root_path.c_str(), (unsigned long long)r.entries, (unsigned long long)r.added,
+              (unsigned long long)r.modified, (unsigned long long)r.deleted, (unsigned long long)r.unchanged,
+              (long long)r.max_seq.value());
   double rate = r.walk_seconds > 0 ? r.entries / r.walk_seconds : 0;
   std::printf("  walk %.2fs (%s entries/s), commit %.2fs as %s\n", r.walk_seconds, HumanCount(rate).c_str(),
               r.commit_seconds, r.bulk ? "one bulk commit" : "individual changes");
-  for (const auto& e : r.errors) std::fprintf(stderr, "entrysync: warning: %s\n", e.c_str());
+  for (const auto& w : r.warnings) std::fprintf(stderr, "entrysync: warning: %s\n", w.c_str());
 }
 
-IndexOptions ProgressOptions(ProgressLine* line) {
-  IndexOptions o;
+ScanOptions ProgressOptions(ProgressLine* line) {
+  ScanOptions o;
   o.progress = [line](uint64_t n) { line->Update(n, 0); };
   return o;
 }
@@ -115,10 +72,10 @@ std::function<Status()> AddInit(CLI::App& app, Globals& g) {
       lib_id = Uuid::Parse(*join);
       if (!lib_id) return InvalidArgument("--join: '" + *join + "' is not a library id");
     }
-    ES_ASSIGN_OR_RETURN(auto lib, Library::Create(dir, *name, lib_id));
-    ES_ASSIGN_OR_RETURN(Identity id, EnsureIdentity(*lib));
-    std::printf("created library %s in %s, device '%s'\ndevice id %s\n", lib->library_id().ToString().c_str(),
-                dir.c_str(), name->c_str(), id.device_id().ToString().c_str());
+    ES_ASSIGN_OR_RETURN(auto engine, Engine::Create(dir, {.device_name = *name, .join_library = lib_id}));
+    ES_ASSIGN_OR_RETURN(LibraryIdentity id, engine->Identity());
+    std::printf("created library %s in %s, device '%s'\ndevice id %s\n", id.library_id.ToString().c_str(),
+                dir.c_str(), name->c_str(), id.device_id.ToString().c_str());
     return Status::Ok();
   };
 }
@@ -133,28 +90,20 @@ std::vector<Command> AddLocation(CLI::App& app, Globals& g) {
   auto* list = loc->add_subcommand("list", "List locations");
   std::vector<Command> out;
   out.push_back({add, [&g, path]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   EventBus bus;
-                   TransactionManager tm(*lib, bus);
-                   Indexer ix(*lib, tm, DefaultEnv());
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
                    ProgressLine line("indexing");
-                   auto r = ix.AddLocation(*path, ProgressOptions(&line));
+                   auto r = engine->AddLocation(*path, ProgressOptions(&line));
                    line.Finish();
                    if (!r.ok()) return r.status().Wrap("location add " + *path);
-                   PrintIndexReport(*r, "indexed");
+                   PrintScanReport(*r, "indexed");
                    return Status::Ok();
                  }});
   out.push_back({list, [&g]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
-                   ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(std::nullopt));
-                   for (const auto& l : locations) {
-                     std::string owner = "?";
-                     for (const auto& d : devices)
-                       if (d.id == l.owner) owner = d.name;
-                     std::printf("%s\t%s\t%s\n", l.record.uuid.ToString().c_str(), owner.c_str(),
-                                 l.record.root_path.c_str());
-                   }
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_ASSIGN_OR_RETURN(auto locations, engine->Locations());
+                   for (const auto& l : locations)
+                     std::printf("%s\t%s\t%s\n", l.uuid.ToString().c_str(),
+                                 l.owner_name.empty() ? "?" : l.owner_name.c_str(), l.root_path.c_str());
                    return Status::Ok();
                  }});
   return out;
@@ -166,95 +115,25 @@ std::function<Status()> AddRescan(CLI::App& app, Globals& g) {
   auto path = std::make_shared<std::string>();
   sub->add_option("PATH", *path, "A location (default: every location of this device)");
   return [&g, path]() -> Status {
-    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-    EventBus bus;
-    TransactionManager tm(*lib, bus);
-    Indexer ix(*lib, tm, DefaultEnv());
-    std::vector<LocationInfo> targets;
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    std::vector<Location> targets;
     if (path->empty()) {
-      ES_ASSIGN_OR_RETURN(targets, lib->ListLocations(lib->local_device()));
+      ES_ASSIGN_OR_RETURN(Device me, engine->LocalDevice());
+      ES_ASSIGN_OR_RETURN(targets, engine->Locations(me.uuid));
     } else {
-      auto real = DefaultEnv()->RealPath(*path);
-      ES_ASSIGN_OR_RETURN(auto found,
-                          ResolvePath(*lib, lib->local_device(), real.ok() ? *real : Lexical(*path)));
-      targets.push_back(found.first);
+      ES_ASSIGN_OR_RETURN(Location found, engine->FindLocalLocation(*path));
+      targets.push_back(found);
     }
     if (targets.empty()) return NotFound("this device has no locations (see 'entrysync location add')");
     for (const auto& loc : targets) {
-      ProgressLine line("rescanning " + loc.record.root_path);
-      auto r = ix.Rescan(loc, ProgressOptions(&line));
+      ProgressLine line("rescanning " + loc.root_path);
+      auto r = engine->Rescan(loc.uuid, ProgressOptions(&line));
       line.Finish();
-      if (!r.ok()) return r.status().Wrap("rescan " + loc.record.root_path);
-      PrintIndexReport(*r, "rescanned");
+      if (!r.ok()) return r.status().Wrap("rescan " + loc.root_path);
+      PrintScanReport(*r, "rescanned");
     }
     return Status::Ok();
   };
-}
-
-// True when `path` of `owner` resolves here to a folder with children, or to
-// a file.
-bool HeldHere(Library& lib, const DeviceInfo& owner, const std::string& path) {
-  auto found = ResolvePath(lib, owner.id, path);
-  if (!found.ok()) return false;
-  auto cur = lib.LocationRoot(found->first.id);
-  if (!cur.ok()) return false;
-  EntryRecord e = *cur;
-  for (const auto& part : found->second) {
-    auto kids = lib.ListChildren(e.uuid);
-    if (!kids.ok()) return false;
-    auto hit = std::find_if(kids->begin(), kids->end(), [&](const EntryRecord& k) { return k.name == part; });
-    if (hit == kids->end()) return false;
-    e = *hit;
-  }
-  if (e.kind != EntryKind::kDir) return true;
-  auto kids = lib.ListChildren(e.uuid);
-  return kids.ok() && !kids->empty();
-}
-
-// Lazy loading: when a folder of a remote owner is not held here (and the
-// owner is not fully replicated), asks a peer for the entries along the
-// path and the folder's children, and keeps them. The owner itself is
-// asked first, then every other paired peer with an address.
-Status LoadOnDemand(Library& lib, const DeviceInfo& owner, const std::string& path, bool refresh) {
-  ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(owner.id));
-  bool replicated = wm && wm->seq.value() > 0;
-  if (!refresh && (replicated || HeldHere(lib, owner, path))) return Status::Ok();
-  ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
-  std::vector<DeviceInfo> peers;
-  for (const auto& d : devices)
-    if (!d.is_local && d.trusted && d.device_id && !d.addr.empty()) peers.push_back(d);
-  std::stable_partition(peers.begin(), peers.end(), [&](const DeviceInfo& d) { return d.id == owner.id; });
-  if (peers.empty()) {
-    if (HeldHere(lib, owner, path)) return Status::Ok();
-    return NotFound(path + " of " + owner.name + " is not loaded and no peer has an address to load it from");
-  }
-  NodeOptions o;
-  o.library_dir = lib.dir();
-  o.dial_peers = false;
-  o.write_status = false;
-  o.sync.auto_fetch = false;
-  ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
-  ES_RETURN_IF_ERROR(node->Start());
-  Status last = NotFound("no peer could load " + path);
-  for (const auto& p : peers) {
-    auto s = node->Connect(p);
-    if (!s.ok()) {
-      last = s.status();
-      continue;
-    }
-    std::promise<Status> result;
-    auto future = result.get_future();
-    (*s)->RequestPath(owner.uuid, path, [&result](Status st) { result.set_value(st); });
-    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-      last = Aborted("loading " + path + " from " + p.name + " timed out");
-      continue;
-    }
-    last = future.get();
-    if (last.ok() || last.code() == Code::kNotFound) break;
-  }
-  node->Stop();
-  if (!last.ok() && HeldHere(lib, owner, path)) return Status::Ok();  // show what is held
-  return last;
 }
 
 // ---- ls ----
@@ -267,36 +146,20 @@ std::function<Status()> AddLs(CLI::App& app, Globals& g) {
   auto refresh = std::make_shared<bool>(false);
   sub->add_flag("--refresh", *refresh, "Load the folder from a peer even if it is held here");
   return [&g, path, device, refresh]() -> Status {
-    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-    ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
-    if (!owner.is_local && !path->empty()) ES_RETURN_IF_ERROR(LoadOnDemand(*lib, owner, *path, *refresh));
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(Device owner, SelectDevice(*engine, *device));
     if (path->empty()) {
-      ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(owner.id));
-      for (const auto& l : locations) std::printf("%s/\n", l.record.root_path.c_str());
+      ES_ASSIGN_OR_RETURN(auto locations, engine->Locations(owner.uuid));
+      for (const auto& l : locations) std::printf("%s/\n", l.root_path.c_str());
       return Status::Ok();
     }
-    std::string p = owner.is_local ? Lexical(*path) : *path;
-    ES_ASSIGN_OR_RETURN(auto found, ResolvePath(*lib, owner.id, p));
-    auto root = lib->LocationRoot(found.first.id);
-    if (!root.ok()) return NotFound(p + " is not indexed yet");
-    EntryRecord cur = *root;
-    for (const auto& part : found.second) {
-      ES_ASSIGN_OR_RETURN(auto children, lib->ListChildren(cur.uuid));
-      bool hit = false;
-      for (auto& c : children)
-        if (c.name == part) {
-          cur = std::move(c);
-          hit = true;
-          break;
-        }
-      if (!hit) return NotFound(p + ": no such entry in the index");
-    }
-    if (cur.kind != EntryKind::kDir) {
-      std::printf("%s\t%llu\t%s\n", EntryKindName(cur.kind), (unsigned long long)cur.size, cur.name.c_str());
+    ES_ASSIGN_OR_RETURN(Listing listing, engine->List(owner.uuid, *path, {.refresh = *refresh}));
+    const EntryRecord& e = listing.entry;
+    if (e.kind != EntryKind::kDir) {
+      std::printf("%s\t%llu\t%s\n", EntryKindName(e.kind), (unsigned long long)e.size, e.name.c_str());
       return Status::Ok();
     }
-    ES_ASSIGN_OR_RETURN(auto children, lib->ListChildren(cur.uuid));
-    for (const auto& c : children)
+    for (const auto& c : listing.children)
       std::printf("%s\t%llu\t%s%s\n", EntryKindName(c.kind), (unsigned long long)c.size, c.name.c_str(),
                   c.kind == EntryKind::kDir ? "/" : "");
     return Status::Ok();
@@ -315,10 +178,10 @@ std::vector<Command> AddExport(CLI::App& app, Globals& g) {
   dig->add_option("--device", *ddevice, "Owner (default: this device)");
   std::vector<Command> out;
   out.push_back({exp, [&g, device, format]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *device));
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_ASSIGN_OR_RETURN(Device owner, SelectDevice(*engine, *device));
                    std::string buf;
-                   Status s = ExportOwner(*lib, owner.id, [&](const std::string& line) {
+                   Status s = engine->Export(owner.uuid, [&](std::string_view line) {
                      buf += line;
                      buf += '\n';
                      if (buf.size() > (1 << 16)) {
@@ -330,10 +193,10 @@ std::vector<Command> AddExport(CLI::App& app, Globals& g) {
                    return s;
                  }});
   out.push_back({dig, [&g, ddevice]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *ddevice));
-                   ES_ASSIGN_OR_RETURN(Digest d, DigestOwner(*lib, owner.id));
-                   std::printf("%s  %s  %llu entries (%llu live)\n", d.sha256_hex.c_str(), owner.name.c_str(),
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_ASSIGN_OR_RETURN(Device owner, SelectDevice(*engine, *ddevice));
+                   ES_ASSIGN_OR_RETURN(OwnerDigest d, engine->Digest(owner.uuid));
+                   std::printf("%s  %s  %llu entries (%llu live)\n", d.sha256.c_str(), owner.name.c_str(),
                                (unsigned long long)d.entries, (unsigned long long)d.live);
                    return Status::Ok();
                  }});
@@ -346,35 +209,22 @@ std::function<Status()> AddStats(CLI::App& app, Globals& g) {
   auto as_json = std::make_shared<bool>(false);
   sub->add_flag("--json", *as_json, "Print JSON");
   return [&g, as_json]() -> Status {
-    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
-    ES_ASSIGN_OR_RETURN(auto locations, lib->ListLocations(std::nullopt));
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(LibraryStats stats, engine->Stats());
     json out;
-    out["library_id"] = lib->library_id().ToString();
-    out["schema_version"] = lib->schema_version();
-    ES_ASSIGN_OR_RETURN(uint64_t applied, lib->RowsAppliedTotal());
-    out["rows_applied_total"] = applied;
+    out["library_id"] = stats.library_id.ToString();
+    out["schema_version"] = stats.schema_version;
+    out["rows_applied_total"] = stats.rows_applied_total;
     out["owners"] = json::array();
-    for (const auto& d : devices) {
-      ES_ASSIGN_OR_RETURN(uint64_t live, lib->CountEntries(d.id, false));
-      ES_ASSIGN_OR_RETURN(uint64_t all, lib->CountEntries(d.id, true));
-      ES_ASSIGN_OR_RETURN(Seq stored, lib->MaxStoredSeq(d.id));
-      ES_ASSIGN_OR_RETURN(auto wm, lib->GetWatermark(d.id));
-      json o{{"name", d.name},
-             {"uuid", d.uuid.ToString()},
-             {"local", d.is_local},
-             {"entries", live},
-             {"tombstones", all - live},
-             {"max_seq", stored.value()},
-             {"epoch", d.is_local ? d.epoch.value() : (wm ? wm->epoch.value() : d.epoch.value())}};
-      if (wm) o["watermark"] = wm->seq.value();
+    for (const auto& s : stats.owners) {
+      json o{{"name", s.name},          {"uuid", s.uuid.ToString()},  {"local", s.is_local},
+             {"entries", s.entries},    {"tombstones", s.tombstones}, {"max_seq", s.max_seq.value()},
+             {"epoch", s.epoch.value()}};
+      if (s.watermark) o["watermark"] = s.watermark->value();
       o["locations"] = json::array();
-      for (const auto& l : locations) {
-        if (l.owner != d.id) continue;
-        ES_ASSIGN_OR_RETURN(auto rows, lib->LoadLocationEntries(l.id, false));
+      for (const auto& l : s.locations)
         o["locations"].push_back(
-            {{"uuid", l.record.uuid.ToString()}, {"root", l.record.root_path}, {"entries", rows.size()}});
-      }
+            {{"uuid", l.uuid.ToString()}, {"root", l.root_path}, {"entries", l.entries}});
       out["owners"].push_back(o);
     }
     if (*as_json) {
@@ -382,7 +232,7 @@ std::function<Status()> AddStats(CLI::App& app, Globals& g) {
       return Status::Ok();
     }
     std::printf("library %s (schema v%d)\n", out["library_id"].get<std::string>().c_str(),
-                lib->schema_version());
+                stats.schema_version);
     for (const auto& o : out["owners"]) {
       std::printf("%s%s: %llu entries, %llu tombstones, max seq %lld, epoch %016llx\n",
                   o["name"].get<std::string>().c_str(), o["local"].get<bool>() ? " (this device)" : "",
@@ -403,18 +253,17 @@ std::function<Status()> AddId(CLI::App& app, Globals& g) {
   auto as_json = std::make_shared<bool>(false);
   sub->add_flag("--json", *as_json, "Print JSON");
   return [&g, as_json]() -> Status {
-    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-    ES_ASSIGN_OR_RETURN(Identity id, EnsureIdentity(*lib));
-    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
-    json out{{"device_id", id.device_id().ToString()},
-             {"library_id", lib->library_id().ToString()},
-             {"device_uuid", me.uuid.ToString()},
-             {"name", me.name}};
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(LibraryIdentity id, engine->Identity());
+    json out{{"device_id", id.device_id.ToString()},
+             {"library_id", id.library_id.ToString()},
+             {"device_uuid", id.device_uuid.ToString()},
+             {"name", id.device_name}};
     if (*as_json) {
       std::cout << out.dump() << "\n";
     } else {
-      std::printf("device    %s (%s)\nlibrary   %s\n", id.device_id().ToString().c_str(), me.name.c_str(),
-                  lib->library_id().ToString().c_str());
+      std::printf("device    %s (%s)\nlibrary   %s\n", id.device_id.ToString().c_str(),
+                  id.device_name.c_str(), id.library_id.ToString().c_str());
     }
     return Status::Ok();
   };
@@ -440,27 +289,29 @@ std::vector<Command> AddPeer(CLI::App& app, Globals& g) {
                    auto dev = DeviceId::Parse(*id);
                    if (!dev || dev->is_zero())
                      return InvalidArgument("--id: '" + *id + "' is not a device id (64 hex digits)");
-                   if (!addr->empty()) ES_RETURN_IF_ERROR(ParseHostPort(*addr).status().Wrap("--addr"));
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_RETURN_IF_ERROR(EnsureIdentity(*lib).status());
-                   ES_RETURN_IF_ERROR(lib->AddPeer(*name, *dev, *addr).status());
-                   std::printf("paired %s (%s)%s\n", name->c_str(), ShortDeviceId(*dev).c_str(),
+                   if (!addr->empty()) ES_RETURN_IF_ERROR(ValidateAddress(*addr).Wrap("--addr"));
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_RETURN_IF_ERROR(engine->Pair(*name, *dev, *addr).status());
+                   std::printf("paired %s (%s)%s\n", name->c_str(), dev->ToShortString().c_str(),
                                addr->empty() ? "" : (" at " + *addr).c_str());
                    return Status::Ok();
                  }});
   out.push_back({list, [&g]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_ASSIGN_OR_RETURN(auto devices, engine->Devices());
                    for (const auto& d : devices) {
                      if (d.is_local || !d.device_id) continue;
                      std::printf("%s\t%s\t%s\t%s\n", d.name.c_str(), d.device_id->ToString().c_str(),
-                                 d.addr.empty() ? "-" : d.addr.c_str(), d.trusted ? "paired" : "unpaired");
+                                 d.address.empty() ? "-" : d.address.c_str(),
+                                 d.paired ? "paired" : "unpaired");
                    }
                    return Status::Ok();
                  }});
   out.push_back({rm, [&g, rm_name]() -> Status {
-                   ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-                   ES_RETURN_IF_ERROR(lib->RemovePeer(*rm_name));
+                   ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+                   ES_ASSIGN_OR_RETURN(Device d, engine->FindDevice(*rm_name));
+                   if (d.is_local) return InvalidArgument("'" + *rm_name + "' is this device, not a peer");
+                   if (d.device_id) ES_RETURN_IF_ERROR(engine->Unpair(*d.device_id));  // else: never paired
                    std::printf("unpaired %s\n", rm_name->c_str());
                    return Status::Ok();
                  }});
@@ -474,9 +325,9 @@ struct SyncFlags {
   std::string codec = "zstd";
   std::string fetch = "background";
   double rate_limit_mb = 0;
-  uint64_t snapshot_threshold = SyncConfig{}.snapshot_threshold;
-  uint64_t change_threshold = SyncConfig{}.change_threshold;
-  uint64_t bulk_threshold = SyncConfig{}.bulk_threshold;
+  uint64_t snapshot_threshold = SyncOptions{}.snapshot_threshold;
+  uint64_t change_threshold = SyncOptions{}.change_threshold;
+  uint64_t bulk_threshold = SyncOptions{}.bulk_threshold;
 };
 
 void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
@@ -498,17 +349,17 @@ void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
                   "A delta this large on top of held rows is fetched in pages in the background");
 }
 
-SyncConfig ToConfig(const SyncFlags& f) {
-  SyncConfig c;
-  c.forced = *ParseStrategy(f.strategy);
-  c.batch_records = f.batch;
-  c.codec = f.codec == "gzip" ? Codec::kGzip : f.codec == "none" ? Codec::kNone : Codec::kZstd;
-  c.auto_fetch = f.fetch != "lazy";
-  c.fetch_rate_limit = static_cast<uint64_t>(f.rate_limit_mb * 1e6);
-  c.change_threshold = f.change_threshold;
-  c.snapshot_threshold = f.snapshot_threshold;
-  c.bulk_threshold = f.bulk_threshold;
-  return c;
+SyncOptions ToOptions(const SyncFlags& f) {
+  SyncOptions o;
+  o.strategy = *ParseSyncStrategy(f.strategy);
+  o.batch_records = f.batch;
+  o.codec = f.codec == "gzip" ? BatchCodec::kGzip : f.codec == "none" ? BatchCodec::kNone : BatchCodec::kZstd;
+  o.fetch_in_background = f.fetch != "lazy";
+  o.rate_limit_bytes_per_second = static_cast<uint64_t>(f.rate_limit_mb * 1e6);
+  o.change_threshold = f.change_threshold;
+  o.snapshot_threshold = f.snapshot_threshold;
+  o.bulk_threshold = f.bulk_threshold;
+  return o;
 }
 
 // Blocks SIGINT/SIGTERM in every thread started after it; WaitForStop
@@ -532,18 +383,17 @@ std::function<Status()> AddServe(CLI::App& app, Globals& g) {
   AddSyncFlags(sub, flags.get());
   return [&g, listen, flags]() -> Status {
     ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
-    if (!listen->empty()) ES_RETURN_IF_ERROR(ParseHostPort(*listen).status().Wrap("--listen"));
+    if (!listen->empty()) ES_RETURN_IF_ERROR(ValidateAddress(*listen).Wrap("--listen"));
     sigset_t stop = BlockStopSignals();
-    NodeOptions o;
-    o.library_dir = dir;
+    ES_ASSIGN_OR_RETURN(auto engine, Engine::Open(dir));
+    StartOptions o;
     o.listen = *listen;
-    o.sync = ToConfig(*flags);
-    ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
-    ES_RETURN_IF_ERROR(node->Start());
+    o.sync = ToOptions(*flags);
+    ES_RETURN_IF_ERROR(engine->Start(o));
     int sig = 0;
     sigwait(&stop, &sig);
-    spdlog::info("stopping on signal {}", sig);
-    node->Stop();
+    Log(LogLevel::kInfo, "stopping on signal " + std::to_string(sig));
+    engine->Stop();
     return Status::Ok();
   };
 }
@@ -564,148 +414,87 @@ std::function<Status()> AddSync(CLI::App& app, Globals& g) {
   AddSyncFlags(sub, flags.get());
   return [&g, peer, timeout, flags, as_json, verbose]() -> Status {
     // One-shot: the summary (or one error line) is the output; the log is opt-in.
-    if (!*verbose) spdlog::set_level(spdlog::level::off);
-    ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
-    std::optional<DeviceInfo> target;
-    {
-      ES_ASSIGN_OR_RETURN(auto lib, Library::Open(dir));
-      auto d = lib->FindDeviceByName(*peer);
-      if (!d.ok() || d->is_local || !d->trusted)
-        return NotFound("no paired peer named '" + *peer + "' (see 'entrysync peer list')");
-      target = *d;
-    }
-    NodeOptions o;
-    o.library_dir = dir;
-    o.dial_peers = false;
-    o.write_status = false;
-    o.sync = ToConfig(*flags);
-    ES_ASSIGN_OR_RETURN(auto node, Node::Open(o));
-    ES_RETURN_IF_ERROR(node->Start());
-    auto t0 = std::chrono::steady_clock::now();
-    auto session = node->Connect(*target);
-    if (!session.ok()) {
-      node->Stop();
-      return session.status();
-    }
-    std::shared_ptr<Session> s = *session;
+    if (!*verbose) SetLogLevel(LogLevel::kOff);
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    auto d = engine->FindDevice(*peer);
+    if (!d.ok() || d->is_local || !d->paired || !d->device_id)
+      return NotFound("no paired peer named '" + *peer + "' (see 'entrysync peer list')");
     ProgressLine line("syncing with " + *peer);
-    for (;;) {
-      SessionSnapshot snap = s->Snapshot();
-      uint64_t done = 0, total = 0;
-      for (const auto& t : snap.transfers)
-        if (t.pulling) {
-          done += t.done;
-          total += t.total;
-        }
-      line.Update(done, total, snap.wire_received);
-      if (s->BothCurrent() || s->closed()) break;
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (*timeout > 0 && elapsed > *timeout) {
-        line.Finish();
-        node->Stop();
-        return Aborted("sync with " + *peer + " did not finish within " + std::to_string((int)*timeout) +
-                       "s");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    SyncOnceOptions o{
+        .sync = ToOptions(*flags),
+        .timeout = std::chrono::duration<double>(*timeout),
+        .progress = [&line](const SyncProgress& p) { line.Update(p.done, p.total, p.wire_received); }};
+    auto report = engine->SyncOnce(*d->device_id, o);
     line.Finish();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    SessionSnapshot snap = s->Snapshot();
-    bool ok = s->BothCurrent();
-    Status why = s->close_status();
-    node->Stop();
-    if (!ok) return why.Wrap("sync with " + *peer);
-    double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (!report.ok()) return report.status();
+    const SyncReport& r = *report;
     if (*as_json) {
       json out{{"peer", *peer},
-               {"seconds", secs},
-               {"rows_applied", snap.counters.rows_applied},
-               {"rows_sent", snap.counters.rows_sent},
-               {"wire_received", snap.wire_received},
-               {"wire_sent", snap.wire_sent},
-               {"snapshots_imported", snap.counters.snapshots_imported},
+               {"seconds", r.seconds},
+               {"rows_applied", r.counters.rows_applied},
+               {"rows_sent", r.counters.rows_sent},
+               {"wire_received", r.wire_received},
+               {"wire_sent", r.wire_sent},
+               {"snapshots_imported", r.counters.snapshots_imported},
                {"transfers", json::array()}};
-      for (const auto& t : snap.transfers)
+      for (const auto& t : r.transfers)
         out["transfers"].push_back({{"direction", t.pulling ? "pull" : "serve"},
                                     {"owner", t.owner_name},
-                                    {"strategy", StrategyName(t.strategy)},
+                                    {"strategy", SyncStrategyName(t.strategy)},
                                     {"done", t.done},
                                     {"total", t.total},
                                     {"bytes", t.bytes},
-                                    {"seconds", (t.finished > 0 ? t.finished : now) - t.started}});
+                                    {"seconds", t.seconds}});
       std::cout << out.dump() << "\n";
       return Status::Ok();
     }
-    for (const auto& t : snap.transfers) {
+    for (const auto& t : r.transfers) {
       if (t.done == 0 && t.total == 0) continue;
       std::printf("%s %llu rows of %s as %s in %.2fs (%s rows/s)\n", t.pulling ? "pulled" : "served",
-                  (unsigned long long)t.done, t.owner_name.c_str(), StrategyName(t.strategy),
-                  (t.finished > 0 ? t.finished : now) - t.started, HumanCount(t.Rate(now)).c_str());
+                  (unsigned long long)t.done, t.owner_name.c_str(), SyncStrategyName(t.strategy), t.seconds,
+                  HumanCount(t.rate).c_str());
     }
     std::printf("synced with %s in %.2fs: %llu rows applied, %llu sent; wire %s in, %s out\n", peer->c_str(),
-                secs, (unsigned long long)snap.counters.rows_applied,
-                (unsigned long long)snap.counters.rows_sent, HumanBytes(snap.wire_received).c_str(),
-                HumanBytes(snap.wire_sent).c_str());
+                r.seconds, (unsigned long long)r.counters.rows_applied,
+                (unsigned long long)r.counters.rows_sent, HumanBytes(r.wire_received).c_str(),
+                HumanBytes(r.wire_sent).c_str());
     return Status::Ok();
   };
 }
 
 // ---- status ----
-// The status document of a `serve` running on the library in `dir`, or null
-// when none runs. A daemon killed with SIGKILL leaves its last status behind:
-// it is believed only while its process lives and it was written recently.
-json LiveDaemonStatus(const std::string& dir) {
-  std::ifstream f(fs::path(dir) / "status.json");
-  if (!f) return nullptr;
-  try {
-    json daemon = json::parse(f);
-    int pid = daemon.value("pid", 0);
-    int64_t age = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count() -
-                  daemon.value("updated_ms", int64_t{0});
-    if (pid <= 0 || kill(pid, 0) != 0 || age > 5000) return nullptr;
-    return daemon;
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
-
 std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
   auto* sub =
       app.add_subcommand("status", "What this device holds of each owner, and the daemon's transfers");
   auto as_json = std::make_shared<bool>(false);
   sub->add_flag("--json", *as_json, "Print JSON");
   return [&g, as_json]() -> Status {
-    ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+    ES_ASSIGN_OR_RETURN(LibraryStatus st, engine->GetStatus());
     json out;
-    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
-    out["device"] = me.name;
-    out["library_id"] = lib->library_id().ToString();
+    out["device"] = st.device_name;
+    out["library_id"] = st.library_id.ToString();
     out["owners"] = json::array();
-    ES_ASSIGN_OR_RETURN(auto devices, lib->ListDevices());
-    for (const auto& d : devices) {
-      ES_ASSIGN_OR_RETURN(uint64_t live, lib->CountEntries(d.id, false));
-      json o{{"name", d.name}, {"uuid", d.uuid.ToString()}, {"entries", live}};
+    for (const auto& d : st.owners) {
+      json o{{"name", d.name}, {"uuid", d.uuid.ToString()}, {"entries", d.entries}};
       if (d.is_local) {
         o["local"] = true;
         o["epoch"] = d.epoch.value();
         o["max_seq"] = d.max_seq.value();
       } else {
-        ES_ASSIGN_OR_RETURN(auto wm, lib->GetWatermark(d.id));
-        if (!wm && live == 0 && !d.trusted) continue;
-        o["paired"] = d.trusted;
-        o["watermark"] = wm ? json{{"epoch", wm->epoch.value()}, {"seq", wm->seq.value()}} : json(nullptr);
+        o["paired"] = d.paired;
+        o["watermark"] = d.watermark
+                             ? json{{"epoch", d.watermark->epoch.value()}, {"seq", d.watermark->seq.value()}}
+                             : json(nullptr);
       }
       out["owners"].push_back(o);
     }
-    json daemon = LiveDaemonStatus(lib->dir());
-    out["daemon"] = daemon;
+    out["daemon"] = st.daemon ? json::parse(st.daemon->document) : json(nullptr);
     if (*as_json) {
       std::cout << out.dump(2) << "\n";
       return Status::Ok();
     }
-    std::printf("%s: library %s\n", me.name.c_str(), out["library_id"].get<std::string>().c_str());
+    std::printf("%s: library %s\n", st.device_name.c_str(), out["library_id"].get<std::string>().c_str());
     for (const auto& o : out["owners"]) {
       std::printf("  %-12s %10llu entries", o["name"].get<std::string>().c_str(),
                   (unsigned long long)o["entries"].get<uint64_t>());
@@ -715,23 +504,20 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
         std::printf("  (have up to seq %lld)", (long long)o["watermark"]["seq"].get<int64_t>());
       std::printf("\n");
     }
-    if (daemon.is_null()) {
+    if (!st.daemon) {
       std::printf("daemon: not running\n");
       return Status::Ok();
     }
-    std::printf("daemon: pid %d, port %d\n", daemon["pid"].get<int>(), daemon["listen_port"].get<int>());
-    for (const auto& s : daemon["sessions"]) {
-      std::printf("  peer %s (%s): %s, %s in, %s out\n", s["peer"].get<std::string>().c_str(),
-                  s["address"].get<std::string>().c_str(), s["state"].get<std::string>().c_str(),
-                  HumanBytes(s["wire_received"].get<double>()).c_str(),
-                  HumanBytes(s["wire_sent"].get<double>()).c_str());
-      for (const auto& t : s["transfers"]) {
-        if (t["state"] == "finished") continue;
-        std::printf(
-            "    %s %s: %llu/%llu (%s/s, ETA %.0fs) as %s\n", t["direction"].get<std::string>().c_str(),
-            t["owner"].get<std::string>().c_str(), (unsigned long long)t["done"].get<uint64_t>(),
-            (unsigned long long)t["total"].get<uint64_t>(), HumanCount(t["rate"].get<double>()).c_str(),
-            t["eta_s"].get<double>(), t["strategy"].get<std::string>().c_str());
+    std::printf("daemon: pid %d, port %d\n", st.daemon->pid, st.daemon->listen_port);
+    for (const auto& s : st.daemon->sessions) {
+      std::printf("  peer %s (%s): %s, %s in, %s out\n", s.peer_name.c_str(), s.address.c_str(),
+                  s.state.c_str(), HumanBytes(static_cast<double>(s.wire_received)).c_str(),
+                  HumanBytes(static_cast<double>(s.wire_sent)).c_str());
+      for (const auto& t : s.transfers) {
+        if (t.finished) continue;
+        std::printf("    %s %s: %llu/%llu (%s/s, ETA %.0fs) as %s\n", t.pulling ? "pull" : "serve",
+                    t.owner_name.c_str(), (unsigned long long)t.done, (unsigned long long)t.total,
+                    HumanCount(t.rate).c_str(), t.eta_seconds, SyncStrategyName(t.strategy));
       }
     }
     return Status::Ok();
@@ -746,7 +532,7 @@ std::string EpochHex(Epoch e) {
   return buf;
 }
 
-json SnapshotJson(const SnapshotInfo& i) {
+json SnapshotJson(const SnapshotSummary& i) {
   return json{{"owner", i.owner_name},
               {"owner_uuid", i.owner.ToString()},
               {"library_id", i.library_id.ToString()},
@@ -768,8 +554,6 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// FILE arguments reach SQLite as absolute paths: the system SQLite may be
-// built with URI filenames on, and a relative "file:x" would be a URI.
 std::vector<Command> AddSnapshot(CLI::App& app, Globals& g) {
   auto* snap = app.add_subcommand("snapshot", "Export, import or inspect one owner's index as a SQLite file");
   snap->require_subcommand(1);
@@ -803,10 +587,10 @@ std::vector<Command> AddSnapshot(CLI::App& app, Globals& g) {
   std::vector<Command> out;
   out.push_back(
       {exp, [&g, exp_file, exp_device, exp_json]() -> Status {
-         ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-         ES_ASSIGN_OR_RETURN(DeviceInfo owner, SelectDevice(*lib, *exp_device));
+         ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+         ES_ASSIGN_OR_RETURN(Device owner, SelectDevice(*engine, *exp_device));
          auto t0 = std::chrono::steady_clock::now();
-         ES_ASSIGN_OR_RETURN(SnapshotInfo info, ExportSnapshot(*lib, owner.id, Lexical(*exp_file)));
+         ES_ASSIGN_OR_RETURN(SnapshotSummary info, engine->ExportSnapshot(owner.uuid, *exp_file));
          double secs = SecondsSince(t0);
          if (*exp_json) {
            json o = SnapshotJson(info);
@@ -831,15 +615,9 @@ std::vector<Command> AddSnapshot(CLI::App& app, Globals& g) {
              return InvalidArgument("--sha256: '" + *imp_sha + "' is not a SHA-256 (64 hex digits)");
            expected = *imp_sha;
          }
-         ES_ASSIGN_OR_RETURN(auto lib, OpenLibrary(g));
-         // A running daemon caches the local row ids of the locations it writes
-         // to; an import renumbers the owner's locations under its feet.
-         json daemon = LiveDaemonStatus(lib->dir());
-         if (!daemon.is_null())
-           return Aborted("a daemon is running on this library (pid " +
-                          std::to_string(daemon.value("pid", 0)) + "): stop it before importing a snapshot");
-         ES_ASSIGN_OR_RETURN(ImportStats st, ImportSnapshot(*lib, Lexical(*imp_file), expected));
-         const SnapshotInfo& info = st.info;
+         ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
+         ES_ASSIGN_OR_RETURN(SnapshotImport st, engine->ImportSnapshot(*imp_file, expected));
+         const SnapshotSummary& info = st.snapshot;
          if (*imp_json) {
            json o = SnapshotJson(info);
            o["file"] = *imp_file;
@@ -859,7 +637,7 @@ std::vector<Command> AddSnapshot(CLI::App& app, Globals& g) {
          return Status::Ok();
        }});
   out.push_back({ins, [ins_file, ins_json]() -> Status {
-                   ES_ASSIGN_OR_RETURN(SnapshotInfo info, InspectSnapshot(Lexical(*ins_file)));
+                   ES_ASSIGN_OR_RETURN(SnapshotSummary info, Engine::InspectSnapshot(*ins_file));
                    if (*ins_json) {
                      json o = SnapshotJson(info);
                      o["file"] = *ins_file;

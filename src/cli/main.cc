@@ -2,21 +2,18 @@
 //
 // Every failure prints one line "entrysync: error: <reason>" on stderr and
 // exits non-zero (2 for bad usage, 1 otherwise); nothing stored changes.
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "entrysync/log.h"
 
 int main(int argc, char** argv) {
   using namespace entrysync::cli;
   // Logs go to stderr: stdout carries only a command's output (JSON included).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("entrysync"));
-  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  entrysync::SetLogLevel(entrysync::LogLevel::kInfo);
   CLI::App app{"entrysync: keeps a file index in sync between your devices"};
   app.require_subcommand(1);
   app.fallthrough();  // --library may follow the subcommand
