@@ -12,6 +12,7 @@
 #include "api/convert.h"
 #include "api/engine_impl.h"
 #include "store/export.h"
+#include "store/library_lock.h"
 
 namespace entrysync {
 
@@ -74,8 +75,12 @@ DaemonStatus ParseStatusDocument(const std::string& text) {
 
 // The status document of a node of another process on the library in
 // `dir`, or none. A node killed with SIGKILL leaves its last status behind:
-// it is believed only while its process lives and it was written recently.
+// it is believed only while the process that wrote it holds the library's
+// lock (the kernel drops the lock with the process). An idle daemon does
+// not rewrite its file, so its age says nothing.
 std::optional<DaemonStatus> LiveStatusFile(const std::string& dir) {
+  std::optional<LockHolder> holder = LibraryLock::Holder(dir);
+  if (!holder) return std::nullopt;
   std::ifstream f(fs::path(dir) / "status.json");
   if (!f) return std::nullopt;
   std::stringstream text;
@@ -83,11 +88,7 @@ std::optional<DaemonStatus> LiveStatusFile(const std::string& dir) {
   try {
     json doc = json::parse(text.str());
     int pid = doc.value("pid", 0);
-    int64_t age = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count() -
-                  doc.value("updated_ms", int64_t{0});
-    if (pid <= 0 || kill(pid, 0) != 0 || age > 5000) return std::nullopt;
+    if (pid <= 0 || pid != holder->pid) return std::nullopt;
     return ParseStatusDocument(text.str());
   } catch (const std::exception&) {
     return std::nullopt;

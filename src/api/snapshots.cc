@@ -5,6 +5,7 @@
 #include "api/convert.h"
 #include "api/engine_impl.h"
 #include "snapshot/snapshot.h"
+#include "store/library_lock.h"
 
 namespace entrysync {
 
@@ -25,11 +26,13 @@ Result<SnapshotImport> Engine::ImportSnapshot(const std::string& path,
                                               const std::optional<std::string>& expected_sha256) {
   Result<SnapshotImport> imported = [&]() -> Result<SnapshotImport> {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    // A running node caches the local row ids of the locations it writes
-    // to; an import renumbers the owner's locations under its feet.
-    if (auto running = impl_->RunningNode())
-      return Aborted("a daemon is running on this library (pid " + std::to_string(running->pid) +
-                     "): stop it before importing a snapshot");
+    // An import replaces an owner's rows under a running node's feet: it
+    // owns the library for its duration, as a daemon does.
+    if (impl_->node) return Aborted("this engine's node is running: stop it before importing a snapshot");
+    auto owned = LibraryLock::Acquire(impl_->dir, "entrysync snapshot import");
+    if (!owned.ok() && owned.status().code() == Code::kAborted)
+      return Aborted(owned.status().message() + ": stop it before importing a snapshot");
+    if (!owned.ok()) return owned.status();
     ES_ASSIGN_OR_RETURN(ImportStats st,
                         ::entrysync::ImportSnapshot(*impl_->lib, AbsolutePath(path), expected_sha256));
     return SnapshotImport{.snapshot = ToSnapshotSummary(st.info),

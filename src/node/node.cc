@@ -70,6 +70,9 @@ Status Node::Authorize(const DeviceId& id) {
 }
 
 Status Node::Start() {
+  if (options_.write_status) {
+    ES_ASSIGN_OR_RETURN(lock_, LibraryLock::Acquire(options_.library_dir, "entrysync serve"));
+  }
   ES_RETURN_IF_ERROR(sync_->Start());
   started_ = true;
   sync_->AttachBus(bus_);
@@ -111,7 +114,8 @@ void Node::Stop() {
   loop_->Stop();
   io_->Stop();
   std::error_code ec;
-  if (options_.write_status) fs::remove(fs::path(options_.library_dir) / "status.json", ec);
+  if (lock_) fs::remove(fs::path(options_.library_dir) / "status.json", ec);
+  lock_.reset();
 }
 
 bool Node::HasSession(const DeviceId& id) {

@@ -28,6 +28,7 @@
 #include "net/tls.h"
 #include "node/node_events.h"
 #include "store/library.h"
+#include "store/library_lock.h"
 #include "sync/sync_service.h"
 
 namespace entrysync {
@@ -41,9 +42,12 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addr);
 
 struct NodeOptions {
   std::string library_dir;
-  std::string listen;        // "host:port" to accept peers; "" = none
-  bool dial_peers = true;    // keep every paired peer with an address connected
-  bool write_status = true;  // LIBRARY/status.json, at most twice a second while something changes
+  std::string listen;      // "host:port" to accept peers; "" = none
+  bool dial_peers = true;  // keep every paired peer with an address connected
+  // The daemon: holds the library's process lock (store/library_lock.h),
+  // hears other processes' commits, and writes LIBRARY/status.json (when
+  // something changes, at most twice a second).
+  bool write_status = true;
   SyncConfig sync;
   // Events for the embedder, on the sync loop (see node_events.h).
   std::function<void(const NodeEvent&)> on_event;
@@ -96,6 +100,7 @@ class Node {
   std::unique_ptr<IoThread> loop_;
   std::unique_ptr<TlsListener> listener_;
   std::unique_ptr<SyncService> sync_;
+  std::unique_ptr<LibraryLock> lock_;  // the daemon's
   bool started_ = false;
   bool stopped_ = false;
 

@@ -66,6 +66,13 @@ class CliErrors(es.EsTestCase):
             s.bind(("127.0.0.1", 0))
             s.listen()
             self.check_error(["serve", "--listen", "127.0.0.1:%d" % s.getsockname()[1]])
+        # a second daemon on a library that one already serves: refused,
+        # naming the holder; the first one keeps running
+        proc = self.a.serve()
+        p = self.check_error(["serve", "--listen", "127.0.0.1:0"], "in use by pid %d (entrysync serve)" % proc.pid)
+        self.a.assert_alive()
+        self.assertIn("daemon", self.a.cli("status").stdout)
+        self.a.stop()
         # Nothing above changed the library.
         self.assertEqual(self.a.digest(), before)
         self.assertNotIn("\tx\t", self.a.cli("peer", "list").stdout)

@@ -178,7 +178,7 @@ class SnapshotCli(es.EsTestCase):
         self.refused(b, ["snapshot", "import", os.path.join(self.tmp, "missing.snap")], "no such file")
         # Not while a daemon runs on the library.
         b.serve()
-        self.refused(b, ["snapshot", "import", snap], "daemon is running")
+        self.refused(b, ["snapshot", "import", snap], "is in use by pid")
         b.stop()
         self.assert_b_unchanged("the refusals")
 
