@@ -201,19 +201,20 @@ void Node::Emit(const NodeEvent& e) {
 void Node::OnChanged() {
   if (stopped_) return;
   Redial();
-  std::map<const Session*, std::string> states;
+  std::map<const Session*, KnownSession> states;
+  auto up = [](SessionState st) { return st == SessionState::kSyncing || st == SessionState::kCurrent; };
   for (const auto& s : sync_->Sessions()) {
     SessionSnapshot snap = s->Snapshot();
-    std::string was = known_states_.count(s.get()) ? known_states_[s.get()] : "handshake";
-    bool up = snap.state == "syncing" || snap.state == "current";
-    bool was_up = was == "syncing" || was == "current";
-    if (up && !was_up) Emit(PeerConnectedEvent{snap.peer_uuid, snap.peer_name, snap.address});
-    if (snap.state == "closed" && was_up)
+    auto known = known_states_.find(s.get());
+    SessionState was = known == known_states_.end() ? SessionState::kHandshake : known->second.state;
+    if (up(snap.state) && !up(was)) Emit(PeerConnectedEvent{snap.peer_uuid, snap.peer_name, snap.address});
+    if (snap.state == SessionState::kClosed && up(was))
       Emit(PeerDisconnectedEvent{snap.peer_uuid, snap.peer_name, snap.close_reason});
-    states[s.get()] = snap.state;
+    states[s.get()] = {snap.state, snap.peer_uuid, snap.peer_name, snap.close_reason};
   }
-  for (const auto& [s, was] : known_states_)
-    if (!states.count(s) && (was == "syncing" || was == "current")) Emit(PeerDisconnectedEvent{{}, "", ""});
+  // Sessions reaped since: they closed.
+  for (const auto& [s, k] : known_states_)
+    if (!states.count(s) && up(k.state)) Emit(PeerDisconnectedEvent{k.peer, k.name, k.reason});
   known_states_ = std::move(states);
   ArmStatus();
 }
@@ -279,7 +280,7 @@ std::string Node::StatusJson() {
     json js{{"peer", s.peer_name},
             {"peer_uuid", s.peer_uuid.ToString()},
             {"address", s.address},
-            {"state", s.state},
+            {"state", SessionStateName(s.state)},
             {"wire_sent", s.wire_sent},
             {"wire_received", s.wire_received},
             {"rows_applied", s.counters.rows_applied},

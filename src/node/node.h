@@ -114,7 +114,12 @@ class Node {
   std::unique_ptr<SyncTimer> dial_timer_;
   std::unique_ptr<SyncTimer> status_timer_;
   bool status_armed_ = false;
-  std::map<const Session*, std::string> known_states_;  // for connected/disconnected events
+  struct KnownSession {
+    SessionState state;
+    Uuid peer;
+    std::string name, reason;
+  };
+  std::map<const Session*, KnownSession> known_states_;  // for connected/disconnected events
 };
 
 }  // namespace entrysync

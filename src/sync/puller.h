@@ -1,0 +1,84 @@
+// Puller: the receiving side of a session — what we pull from the peer, and
+// applying it.
+//
+// For every owner the peer can serve beyond our watermark (or in another
+// epoch) it sends one StateRequest, unless another session of the node
+// already pulls that owner (SessionHost::ClaimPull). Answers arrive as
+// StateBatches (applied in one transaction each, with the watermark, then
+// one more credit), StateChanges, or a SnapshotOffer (handed to the
+// SnapshotDownloader); Current ends a pull. It also loads folders on
+// demand (`entrysync ls` of a lazy replica): a pull that covers no seq
+// range and never moves the watermark. When nothing is left to pull it
+// tells the peer it is done.
+//
+// Thread safety: loop only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "sync/flow_control.h"
+#include "sync/session_shared.h"
+#include "sync/snapshot_download.h"
+
+namespace entrysync {
+
+struct Pull {
+  uint64_t id = 0;  // our request id
+  Uuid owner;
+  DeviceRowId owner_row;
+  bool folder_only = false;  // an on-demand path load: never moves the watermark
+  TransferRegistry::Key progress = 0;
+  std::function<void(Status)> done;  // path loads only
+  std::optional<Download> download;  // after a SnapshotOffer
+};
+
+class Puller {
+ public:
+  Puller(SessionShared& shared, FlowControl& flow);
+
+  // Pulls every owner the peer can serve and we lack (the peer's Hello
+  // arrived, a pull ended, another session released an owner, the rate
+  // limit allows again); says "done" when nothing is left.
+  Status Evaluate();
+  // Loads the entries along `path` of `owner` and the children of the
+  // folder it names; `done` hears OK, NotFound, or why the session ended.
+  Status LoadPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done);
+
+  Status OnStateBatch(const Frame& f);
+  Status OnStateChange(const Frame& f);
+  Status OnCurrent(const wire::Current& c);
+  Status OnBulkNotice(const Frame& f);
+  Status OnSnapshotOffer(const Frame& f);
+  Status OnSnapshotChunk(const Frame& f);
+  // The peer failed request `e.request_id()`: false when it is none of ours.
+  Result<bool> OnRequestFailed(const wire::Error& e);
+
+  // Nothing is being pulled or waiting for the rate limit.
+  bool idle() const { return pulls_.empty() && !flow_.deferred(); }
+  // The session ended: every pull's caller hears `why`, claims are released,
+  // downloads close (their .part files stay to resume).
+  void Abort(const Status& why);
+
+ private:
+  Status StartPull(const Uuid& owner, const PeerHas& has);
+  void MaybeSendDone();
+  Status FinishDownload(Pull& pull);
+  // Rows of a new epoch replace the old replica; they must start at seq 0.
+  Status EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from);
+  // Rows loaded on demand belong to the owner's current epoch: a replica of
+  // an older epoch is dropped first.
+  Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
+
+  SessionShared& s_;
+  FlowControl& flow_;
+  SnapshotDownloader downloads_;
+  std::map<uint64_t, Pull> pulls_;
+  std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace entrysync

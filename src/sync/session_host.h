@@ -1,0 +1,38 @@
+// SessionHost: what a session needs from the node it runs in (implemented
+// by SyncService).
+#pragma once
+
+#include <string>
+
+#include "entrysync/types.h"
+#include "store/library.h"
+#include "sync/config.h"
+
+namespace entrysync {
+
+class Session;
+
+// Every method is called on the sync loop only.
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual const std::string& library_dir() const = 0;
+  virtual const SyncConfig& config() const = 0;
+  // The library's write connection, owned by the loop.
+  virtual Library& library() = 0;
+  // Claims the right to pull `owner` (one pull per owner per node at a
+  // time); false when another session pulls it.
+  virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;
+  virtual void ReleasePull(const Uuid& owner, const Session* by) = 0;
+  // The peer's Hello was accepted. False: another connection with the same
+  // device is kept instead (one connection per pair of devices); this one
+  // then closes quietly.
+  virtual bool OnPeerReady(Session* s) = 0;
+  // Rows were written, a pull finished or the session closed: other
+  // sessions may now pull, and what advanced flows on to other peers.
+  virtual void OnSessionChanged(const Session* s) = 0;
+  // The session's counters or transfers moved (for status and progress).
+  virtual void OnSessionUpdated(const Session* s) = 0;
+};
+
+}  // namespace entrysync

@@ -1,0 +1,35 @@
+#include "sync/session_shared.h"
+
+#include "proto/convert.h"
+
+namespace entrysync {
+
+Status SessionShared::FailRequest(uint64_t request_id, const Status& why) {
+  Send(EncodeFrame(ErrorToWire(why, request_id)));
+  return Status::Ok();
+}
+
+Result<DeviceRowId> SessionShared::OwnerRow(const Uuid& owner, const std::string& name) {
+  return lib->EnsureDevice(owner, name.empty() ? owner.ToString().substr(0, 8) : name);
+}
+
+Result<std::pair<Epoch, Seq>> SessionShared::Servable(DeviceRowId owner) {
+  if (owner == lib->local_device()) {
+    ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
+    return std::make_pair(me.epoch, me.max_seq);
+  }
+  ES_ASSIGN_OR_RETURN(auto wm, lib->GetWatermark(owner));
+  if (!wm) return std::make_pair(Epoch(0), Seq(0));
+  return std::make_pair(wm->epoch, wm->seq);
+}
+
+Result<uint64_t> SessionShared::CountRange(DeviceRowId owner, Seq after, Seq upto) {
+  ES_ASSIGN_OR_RETURN(
+      store::Stmt st,
+      lib->db().Prepare("SELECT count(*) FROM entry WHERE owner = ? AND seq > ? AND seq <= ?"));
+  st.Bind(1, owner.value()).Bind(2, after.value()).Bind(3, upto.value());
+  ES_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? static_cast<uint64_t>(st.Int(0)) : 0;
+}
+
+}  // namespace entrysync

@@ -1,0 +1,82 @@
+// SessionShared: what the parts of one session have in common — the peer,
+// the library, counters and transfers, and the way to the wire.
+//
+// A Session (session.h) owns one and the parts that use it: Puller and
+// SnapshotDownloader (we receive), IndexSender and SnapshotUploader (we
+// serve), FlowControl (credit and rate limit). Each part owns its own
+// transfers' state; this holds only what several of them read or write.
+//
+// Thread safety: loop only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "base/clock.h"
+#include "proto/frame.h"
+#include "store/library.h"
+#include "store/replica.h"
+#include "sync/config.h"
+#include "sync/transfers.h"
+
+namespace entrysync {
+
+class Session;
+class SessionHost;
+
+// What the peer said it can serve (Hello.owners, notices) or holds
+// (Hello.watermarks, acks) of one owner.
+struct PeerHas {
+  Epoch epoch;
+  Seq max_seq;
+  std::string name;
+};
+
+struct SessionShared {
+  SessionShared(SessionHost& h, const SyncConfig& c, Session& s) : host(h), config(c), session(s) {}
+
+  SessionHost& host;
+  const SyncConfig& config;
+  Session& session;  // for the host's calls that name a session
+  Library* lib = nullptr;
+  std::optional<Replica> replica;
+
+  Uuid my_uuid;
+  DeviceRowId peer_row;
+  Uuid peer_uuid;
+  std::string peer_name;               // empty until the peer's Hello
+  std::map<Uuid, PeerHas> peer_has;    // what the peer can serve
+  std::map<Uuid, PeerHas> peer_holds;  // what the peer holds (its watermarks)
+
+  // The "done" exchange: each side sends Current without an owner once it
+  // pulled everything it wanted; both done and no pull left = current.
+  bool sent_done = false;
+  bool peer_done = false;
+
+  SessionCounters counters;
+  TransferRegistry transfers;
+
+  // Set by Session.
+  std::function<void(std::string)> send;        // a frame to the peer
+  std::function<size_t()> pending_write_bytes;  // queued, not yet taken by the transport
+  std::function<void()> publish;                // counters, transfers or state moved
+
+  void Send(std::string frame) { send(std::move(frame)); }
+  static double Now() { return Clock::Seconds(); }
+  // True when a sender should wait for the stream to drain.
+  bool WriteBlocked() const { return pending_write_bytes() >= config.max_pending_write_bytes; }
+
+  // Fails one request of the peer's with an Error frame; the session goes on.
+  Status FailRequest(uint64_t request_id, const Status& why);
+  // The row of `owner`, inserted (known by `name`) when missing.
+  Result<DeviceRowId> OwnerRow(const Uuid& owner, const std::string& name);
+  // The epoch and highest seq this library can serve of `owner`.
+  Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
+  // Rows of `owner` with after < seq <= upto.
+  Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
+};
+
+}  // namespace entrysync

@@ -1,0 +1,147 @@
+#include "sync/snapshot_download.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "proto/compress.h"
+#include "proto/convert.h"
+#include "snapshot/snapshot.h"
+#include "sync/session_host.h"
+#include "sync/snapshot_cache.h"
+
+namespace entrysync {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Largest snapshot a receiver accepts an offer of.
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 40;
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+uint64_t EntriesAt(const Download& d) {
+  return static_cast<uint64_t>(static_cast<double>(d.entries) * static_cast<double>(d.received) /
+                               static_cast<double>(d.size));
+}
+
+}  // namespace
+
+void Download::Close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+Result<bool> SnapshotDownloader::Start(uint64_t pull_id, TransferProgress& p, const wire::SnapshotOffer& o,
+                                       Download* out) {
+  if (o.sha256().size() != 32) return ProtocolError("SnapshotOffer without a 32-byte sha256");
+  if (o.size() == 0 || o.size() > kMaxSnapshotBytes)
+    return ProtocolError("SnapshotOffer of " + std::to_string(o.size()) + " bytes");
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(o.owner(), "owner"));
+  std::string dir = s_.host.library_dir() + "/snapshots";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IOError("cannot create " + dir + ": " + ec.message());
+  Download d;
+  d.part_path = dir + "/" + owner.ToString() + ".part";
+  d.offer_path = dir + "/" + owner.ToString() + ".offer";
+  d.sha256_hex = HexEncode(o.sha256().data(), o.sha256().size());
+  d.size = o.size();
+  d.entries = o.entry_count();
+  d.epoch = Epoch(o.epoch());
+  d.max_seq = Seq(o.max_seq());
+  // Resume a download of the very same file; anything else starts over.
+  std::string offer_line = d.sha256_hex + " " + std::to_string(d.size);
+  uint64_t have = fs::exists(d.part_path, ec) ? fs::file_size(d.part_path, ec) : 0;
+  bool resume = ReadSmallFile(d.offer_path) == offer_line && have <= d.size && !ec;
+  if (!resume) {
+    fs::remove(d.part_path, ec);
+    ES_RETURN_IF_ERROR(WriteSmallFileAtomically(d.offer_path, offer_line + "\n"));
+    have = 0;
+  }
+  d.fd = ::open(d.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (d.fd < 0) return IOError("cannot open " + d.part_path + ": " + std::strerror(errno));
+  if (::lseek(d.fd, static_cast<off_t>(have), SEEK_SET) < 0) {
+    d.Close();
+    return IOError("cannot seek in " + d.part_path);
+  }
+  d.received = have;
+  p.strategy = Strategy::kSnapshot;
+  p.total = d.entries;
+  p.total_bytes = d.size;
+  p.bytes = have;
+  p.done = EntriesAt(d);
+  spdlog::info("{} offers a snapshot of {}: {} entries up to seq {}, {} bytes{}", s_.peer_name, p.owner_name,
+               d.entries, d.max_seq.value(), d.size,
+               resume && have > 0 ? ", resuming at byte " + std::to_string(have) : "");
+  out->Close();
+  *out = std::move(d);
+  if (have == out->size) return true;
+  wire::SnapshotRequest r;
+  r.set_owner(o.owner());
+  r.set_offset(have);
+  r.set_epoch(o.epoch());
+  r.set_sha256(o.sha256());
+  r.set_transfer_id(pull_id);
+  r.set_max_chunks(flow_.InitialCredit());
+  s_.Send(EncodeFrame(r));
+  return false;
+}
+
+Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Download& d,
+                                       const wire::SnapshotChunk& c, size_t frame_bytes) {
+  if (c.offset() != d.received)
+    return ProtocolError("SnapshotChunk at byte " + std::to_string(c.offset()) + ", expected " +
+                         std::to_string(d.received));
+  ES_ASSIGN_OR_RETURN(Codec codec, CodecFromWire(c.codec()));
+  uint64_t raw_size = codec == Codec::kNone ? c.data().size() : c.raw_size();
+  if (raw_size > d.size - d.received)
+    return Corruption("snapshot chunk runs past the offered size of " + std::to_string(d.size) + " bytes");
+  std::string raw;
+  if (codec != Codec::kNone) {
+    ES_ASSIGN_OR_RETURN(raw, Decompress(codec, c.data(), raw_size, kDefaultMaxFrameBytes * 8));
+  }
+  std::string_view bytes = codec == Codec::kNone ? std::string_view(c.data()) : std::string_view(raw);
+  const char* at = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t w = ::write(d.fd, at, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return IOError("cannot write " + d.part_path + ": " + std::strerror(errno));
+    at += w;
+    left -= static_cast<size_t>(w);
+  }
+  d.received += bytes.size();
+  flow_.Received(frame_bytes);
+  p.bytes = d.received;
+  p.done = EntriesAt(d);
+  if (d.received == d.size) return true;
+  if (c.last())
+    return Corruption("snapshot ended at byte " + std::to_string(d.received) + " of " +
+                      std::to_string(d.size));
+  flow_.Grant(pull_id, std::nullopt);
+  return false;
+}
+
+Status SnapshotDownloader::Import(Download& d, uint64_t* written) {
+  if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::strerror(errno));
+  d.Close();
+  auto imported = ImportSnapshot(*s_.lib, d.part_path, d.sha256_hex, s_.peer_row);
+  std::error_code ec;
+  fs::remove(d.part_path, ec);
+  fs::remove(d.offer_path, ec);
+  *written = imported.ok() ? imported->rows_written : 0;
+  if (imported.ok() || imported.status().code() == Code::kAlreadyExists) return Status::Ok();
+  return imported.status();
+}
+
+}  // namespace entrysync

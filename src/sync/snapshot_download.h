@@ -1,0 +1,55 @@
+// SnapshotDownloader: the receiving side of a snapshot transfer.
+//
+// An offer's file goes to LIBRARY/snapshots/OWNER.part, the offer itself to
+// OWNER.offer, so that a later offer of the very same file (same SHA-256
+// and size, from this peer or after a restart of either side) resumes at
+// the .part file's size. Chunks arrive under the same credit as batches.
+// The finished file is checked against the offer's SHA-256 and imported in
+// one transaction, rows and watermark together; a refused file changes
+// nothing.
+//
+// Thread safety: loop only.
+#pragma once
+
+#include <string>
+
+#include "sync/flow_control.h"
+#include "sync/session_shared.h"
+
+namespace entrysync {
+
+// One download in progress.
+struct Download {
+  std::string part_path, offer_path;
+  std::string sha256_hex;
+  uint64_t size = 0, received = 0, entries = 0;
+  Epoch epoch;
+  Seq max_seq;
+  int fd = -1;
+  void Close();
+};
+
+class SnapshotDownloader {
+ public:
+  SnapshotDownloader(SessionShared& shared, FlowControl& flow) : s_(shared), flow_(flow) {}
+
+  // Starts (or resumes) the download `offer` describes, for the pull with
+  // request id `pull_id` whose progress is `progress`. Returns true when the
+  // file is already complete. Protocol/IOError end the session.
+  Result<bool> Start(uint64_t pull_id, TransferProgress& progress, const wire::SnapshotOffer& offer,
+                     Download* out);
+  // Writes a chunk; returns true when the file is complete, else grants
+  // one more chunk.
+  Result<bool> Write(uint64_t pull_id, TransferProgress& progress, Download& d, const wire::SnapshotChunk& c,
+                     size_t frame_bytes);
+  // Verifies and imports the complete file (OK: imported or already held;
+  // the rows written in `*written`); an error means refused, nothing
+  // changed. The .part and .offer files are removed either way.
+  Status Import(Download& d, uint64_t* written);
+
+ private:
+  SessionShared& s_;
+  FlowControl& flow_;
+};
+
+}  // namespace entrysync
