@@ -46,7 +46,7 @@ struct WatermarkInfo {
 
 class Library {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   static constexpr const char* kDbFile = "library.db";
 
   // Creates `dir` if needed and a new library in it, with this device as

@@ -54,12 +54,12 @@ Status ServeFolder(SessionShared& s, const wire::StateRequest& r, const Uuid& ow
   for (auto& k : kids) rows.push_back(std::move(k));
   const uint64_t id = r.request_id();
   ES_RETURN_IF_ERROR(SendLocations(s, owner, owner_row, epoch, id, Seq(-1)));
-  const uint32_t per = s.config.batch_records;
+  const uint32_t per = s.batch_records;
   const uint32_t total_batches = static_cast<uint32_t>((rows.size() + per - 1) / per);
   for (size_t k = 0; k < rows.size(); k += per) {
     size_t n = std::min<size_t>(per, rows.size() - k);
-    BatchHeader hdr{owner,       epoch,          id, static_cast<uint32_t>(k / per), total_batches,
-                    rows.size(), s.config.codec, {}};
+    BatchHeader hdr{owner,         epoch,       id,      static_cast<uint32_t>(k / per),
+                    total_batches, rows.size(), s.codec, {}};
     ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, std::span(rows).subspan(k, n)));
     b.set_from_seq(-1);
     s.Send(EncodeFrame(b));

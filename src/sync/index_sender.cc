@@ -81,7 +81,7 @@ Status IndexSender::OnStateRequest(const Frame& f) {
     s.strategy = Strategy::kChange;  // nothing to send: just Current
   }
   s.credit = r.max_batches() > 0 ? r.max_batches() : 1;
-  s.total_batches = static_cast<uint32_t>((s.total + s_.config.batch_records - 1) / s_.config.batch_records);
+  s.total_batches = static_cast<uint32_t>((s.total + s_.batch_records - 1) / s_.batch_records);
   TransferProgress p;
   p.id = s.id;
   p.pulling = false;
@@ -142,23 +142,19 @@ Status IndexSender::PumpOne(Serve& s, bool* did_work) {
 // The next batch_records rows after the cursor: one StateBatch, or that
 // many StateChanges.
 Status IndexSender::SendRows(Serve& s, TransferProgress& p, bool* did_work) {
-  const SyncConfig& config = s_.config;
+  const uint32_t per = s_.batch_records;
   std::vector<EntryRecord> rows;
-  rows.reserve(config.batch_records);
-  ES_RETURN_IF_ERROR(
-      s_.lib->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, config.batch_records, [&](EntryRecord&& e) {
-        rows.push_back(std::move(e));
-        return true;
-      }));
+  rows.reserve(per);
+  ES_RETURN_IF_ERROR(s_.lib->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, per, [&](EntryRecord&& e) {
+    rows.push_back(std::move(e));
+    return true;
+  }));
   Seq from = s.cursor;
-  s.cursor = rows.size() < config.batch_records ? s.upto : rows.back().seq;
+  s.cursor = rows.size() < per ? s.upto : rows.back().seq;
   *did_work = true;
   if (s.strategy == Strategy::kBatch) {
     if (!rows.empty()) {
-      BatchHeader hdr{s.owner, s.epoch, s.id, s.batch_index++, s.total_batches, s.total, config.codec, {}};
-      ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, rows));
-      b.set_from_seq(from.value());
-      std::string frame = EncodeFrame(b);
+      ES_ASSIGN_OR_RETURN(std::string frame, EncodeBatchWithin(s, from, &rows));
       p.bytes += frame.size();
       s_.Send(std::move(frame));
       s.credit--;
@@ -179,6 +175,27 @@ Status IndexSender::SendRows(Serve& s, TransferProgress& p, bool* did_work) {
   s_.counters.rows_sent += rows.size();
   p.done += rows.size();
   return Status::Ok();
+}
+
+// The batch of `rows` as a frame the peer accepts: while it is larger than
+// the peer's largest frame, the batch keeps only its first half (the rest
+// follows in the next batch; the cursor moves back to its last row).
+Result<std::string> IndexSender::EncodeBatchWithin(Serve& s, Seq from, std::vector<EntryRecord>* rows) {
+  for (;;) {
+    BatchHeader hdr{s.owner, s.epoch, s.id, s.batch_index, s.total_batches, s.total, s_.codec, {}};
+    ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, *rows));
+    b.set_from_seq(from.value());
+    std::string frame = EncodeFrame(b);
+    if (frame.size() <= s_.peer_max_frame) {
+      s.batch_index++;
+      return frame;
+    }
+    if (rows->size() == 1)
+      return InvalidArgument("a row of " + s.owner.ToString() + " does not fit the peer's largest frame (" +
+                             std::to_string(s_.peer_max_frame) + " bytes)");
+    rows->resize(rows->size() / 2);
+    s.cursor = rows->back().seq;
+  }
 }
 
 Status IndexSender::FinishServe(Serve& s, TransferProgress& p) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sync/session_shared.h"
 #include "sync/snapshot_upload.h"
@@ -61,6 +62,7 @@ class IndexSender {
   };
   Status PumpOne(Serve& s, bool* did_work);
   Status SendRows(Serve& s, TransferProgress& p, bool* did_work);
+  Result<std::string> EncodeBatchWithin(Serve& s, Seq from, std::vector<EntryRecord>* rows);
   Status FinishServe(Serve& s, TransferProgress& p);
   Status PushChanges(const Advance& a, DeviceRowId owner_row, Seq from);
 

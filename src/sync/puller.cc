@@ -71,6 +71,12 @@ Status Puller::StartPull(const Uuid& owner, const PeerHas& has) {
   p.owner = owner;
   p.owner_name = has.name;
   p.strategy = paged ? Strategy::kBulk : ask == Strategy::kAuto ? Strategy::kBatch : ask;
+  // The total is known before the first batch says it exactly: the rows
+  // the peer holds of the owner (its Hello), or the seqs we lack.
+  p.total = r.since_seq() == 0 && has.entry_count > 0 ? has.entry_count
+            : has.entry_count > 0                     ? std::min(has.entry_count, missing)
+                                                      : missing;
+  if (paged) p.total = std::min<uint64_t>(p.total, s_.config.bulk_page_records);
   p.started = s_.Now();
   pulls_[id] = Pull{id, owner, row, false, s_.transfers.Add(p), {}, std::nullopt};
   s_.sent_done = false;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "proto/batch.h"
@@ -267,6 +268,7 @@ Status Session::Begin() {
   h.add_codecs(wire::CODEC_ZSTD);
   h.add_codecs(wire::CODEC_GZIP);
   h.set_max_batch_records(BatchLimits{}.max_records);
+  h.set_max_frame_bytes(kDefaultMaxFrameBytes);
   ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
   for (const auto& d : devices) {
     ES_ASSIGN_OR_RETURN(auto served, shared_.Servable(d.id));
@@ -276,6 +278,8 @@ Status Session::Begin() {
       o->set_name(d.name);
       o->set_epoch(served.first.value());
       o->set_max_seq(served.second.value());
+      ES_ASSIGN_OR_RETURN(uint64_t rows, lib.CountEntries(d.id, /*include_deleted=*/true));
+      o->set_entry_count(rows);
     }
     if (d.is_local) continue;
     ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(d.id));
@@ -410,9 +414,10 @@ Status Session::OnHello(const Frame& f) {
   shared_.peer_row = bound.id;
   shared_.peer_uuid = peer_uuid;
   shared_.peer_name = bound.name;
+  ES_RETURN_IF_ERROR(AdoptPeerLimits(h));
   for (const auto& o : h.owners()) {
     ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(o.owner(), "owner"));
-    shared_.peer_has[u] = {Epoch(o.epoch()), Seq(o.max_seq()), o.name()};
+    shared_.peer_has[u] = {Epoch(o.epoch()), Seq(o.max_seq()), o.name(), o.entry_count()};
   }
   for (const auto& w : h.watermarks()) {
     ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(w.owner(), "owner"));
@@ -437,6 +442,31 @@ Status Session::OnHello(const Frame& f) {
     ES_RETURN_IF_ERROR(puller_->LoadPath(pr.owner, pr.path, std::move(pr.done)));
   deferred_paths_.clear();
   return puller_->Evaluate();
+}
+
+// What we send follows what the peer said it takes: a codec it decodes
+// (ours when it lists it, else the best it lists, else none), frames no
+// larger than its limit, batches no longer than its limit.
+Status Session::AdoptPeerLimits(const wire::Hello& h) {
+  auto lists = [&](wire::Codec c) {
+    return std::find(h.codecs().begin(), h.codecs().end(), c) != h.codecs().end();
+  };
+  shared_.codec = Codec::kNone;
+  if (config_.codec != Codec::kNone && lists(CodecToWire(config_.codec))) {
+    shared_.codec = config_.codec;
+  } else if (lists(wire::CODEC_ZSTD)) {
+    shared_.codec = Codec::kZstd;
+  } else if (lists(wire::CODEC_GZIP)) {
+    shared_.codec = Codec::kGzip;
+  }
+  constexpr size_t kMinFrame = 64 << 10;
+  if (h.max_frame_bytes() != 0 && h.max_frame_bytes() < kMinFrame)
+    return ProtocolError("peer takes frames of at most " + std::to_string(h.max_frame_bytes()) +
+                         " bytes; at least " + std::to_string(kMinFrame) + " are needed");
+  shared_.peer_max_frame = h.max_frame_bytes() != 0 ? h.max_frame_bytes() : kDefaultMaxFrameBytes;
+  uint32_t peer_records = h.max_batch_records() != 0 ? h.max_batch_records() : 1000;
+  shared_.batch_records = std::max<uint32_t>(1, std::min(config_.batch_records, peer_records));
+  return Status::Ok();
 }
 
 Status Session::OnCredit(const Frame& f) {

@@ -117,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Status Begin();                      // loop: sends Hello
   Status HandleFrame(const Frame& f);
   Status OnHello(const Frame& f);
+  Status AdoptPeerLimits(const wire::Hello& h);
   Status OnCredit(const Frame& f);
   Status OnCurrent(const Frame& f);
   Status OnError(const Frame& f);

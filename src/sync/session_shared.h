@@ -33,6 +33,7 @@ struct PeerHas {
   Epoch epoch;
   Seq max_seq;
   std::string name;
+  uint64_t entry_count = 0;  // rows the peer holds of the owner (Hello), 0 = not known
 };
 
 struct SessionShared {
@@ -50,6 +51,13 @@ struct SessionShared {
   std::string peer_name;               // empty until the peer's Hello
   std::map<Uuid, PeerHas> peer_has;    // what the peer can serve
   std::map<Uuid, PeerHas> peer_holds;  // what the peer holds (its watermarks)
+
+  // What the peer's Hello allows (see docs/wire-format.md): the codec we
+  // compress with (one it decodes), the largest frame it takes, and rows
+  // per batch.
+  Codec codec = Codec::kNone;
+  size_t peer_max_frame = kDefaultMaxFrameBytes;
+  uint32_t batch_records = 1000;
 
   // The "done" exchange: each side sends Current without an owner once it
   // pulled everything it wanted; both done and no pull left = current.

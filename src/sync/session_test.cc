@@ -477,11 +477,112 @@ class RawPeerTest : public SyncTest {
   std::shared_ptr<Session> Open(std::unique_ptr<ByteStream>* raw) {
     auto [ea, eb] =
         MakePipe(a_->loop.context().get_executor(), b_->loop.context().get_executor(), a_->id, b_->id);
-    ea->Start([](std::string_view) {}, [](Status) {});
+    // Frames B sends, decoded (on A's loop thread; read under mu_).
+    ea->Start(
+        [this](std::string_view d) {
+          std::lock_guard<std::mutex> lock(mu_);
+          decoder_.Feed(d);
+          for (auto f = decoder_.Next(); f.ok() && f->has_value(); f = decoder_.Next()) got_.push_back(**f);
+        },
+        [](Status) {});
     *raw = std::move(ea);
     return b_->svc->AddSession(std::move(eb));
   }
+  // A Hello from A (as the raw peer) with `codecs` and limits.
+  wire::Hello HelloFromA(std::vector<wire::Codec> codecs, uint32_t max_frame = 0, uint32_t max_records = 0) {
+    wire::Hello h;
+    h.set_protocol_version(1);
+    h.set_library_id(std::string(reinterpret_cast<const char*>(a_->lib->library_id().bytes.data()), 16));
+    h.set_device_id(std::string(reinterpret_cast<const char*>(a_->id.bytes.data()), 32));
+    h.set_device_uuid(std::string(reinterpret_cast<const char*>(a_->uuid.bytes.data()), 16));
+    h.set_device_name("alpha");
+    for (auto c : codecs) h.add_codecs(c);
+    h.set_max_frame_bytes(max_frame);
+    h.set_max_batch_records(max_records);
+    return h;
+  }
+  std::vector<Frame> Frames() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return got_;
+  }
+  // Asks B for B's own rows from scratch, as a batch stream.
+  void RequestAllOfB(ByteStream& raw) {
+    wire::StateRequest r;
+    r.set_request_id(7);
+    r.set_owner(std::string(reinterpret_cast<const char*>(b_->uuid.bytes.data()), 16));
+    r.set_max_batches(1000);
+    r.set_strategy(wire::STRATEGY_BATCH);
+    raw.Write(EncodeFrame(r));
+  }
+  std::vector<wire::StateBatch> EntryBatches() {
+    std::vector<wire::StateBatch> out;
+    for (const Frame& f : Frames())
+      if (f.type == MessageType::kStateBatch) {
+        auto b = ParseMessage<wire::StateBatch>(f);
+        if (b.ok() && b->model() == wire::MODEL_ENTRY) out.push_back(*b);
+      }
+    return out;
+  }
+  bool Answered() {
+    for (const Frame& f : Frames())
+      if (f.type == MessageType::kCurrent && ParseMessage<wire::Current>(f)->transfer_id() == 7) return true;
+    return false;
+  }
+  std::mutex mu_;
+  FrameDecoder decoder_;
+  std::vector<Frame> got_;
 };
+
+TEST_F(RawPeerTest, SenderUsesACodecThePeerListsAndItsLimits) {
+  b_->Index(3000, "/bdata");
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  // A peer that decodes gzip only, takes batches of at most 500 records.
+  raw->Write(EncodeFrame(HelloFromA({wire::CODEC_GZIP}, 0, 500)));
+  RequestAllOfB(*raw);
+  ASSERT_TRUE(WaitFor([&] { return Answered(); }));
+  auto batches = EntryBatches();
+  ASSERT_EQ(batches.size(), 6u);  // 3000 rows in batches of 500
+  for (const auto& b : batches) {
+    EXPECT_EQ(b.codec(), wire::CODEC_GZIP);
+    EXPECT_LE(b.record_count(), 500u);
+  }
+  // The Hello's owner entry count says what a pull from zero moves.
+  for (const Frame& f : Frames()) {
+    if (f.type != MessageType::kHello) continue;
+    auto hello = ParseMessage<wire::Hello>(f);
+    ASSERT_TRUE(hello.ok());
+    for (const auto& o : hello->owners())
+      if (o.name() == "beta") EXPECT_EQ(o.entry_count(), 3000u);
+  }
+  EXPECT_FALSE(sb->closed());
+}
+
+TEST_F(RawPeerTest, NoCommonCodecMeansUncompressedAndSmallFramesMeanSmallerBatches) {
+  SyncConfig big;
+  big.batch_records = 100000;  // one batch would be ~20 bytes x 20,000 rows
+  b_->Configure(big);
+  b_->Index(20000, "/bdata");
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  // No codec in common, and frames of at most 64 KiB: the batch is split
+  // until each part fits.
+  raw->Write(EncodeFrame(HelloFromA({}, 64 << 10, 100000)));
+  RequestAllOfB(*raw);
+  ASSERT_TRUE(WaitFor([&] { return Answered(); }));
+  auto batches = EntryBatches();
+  uint64_t rows = 0;
+  for (const auto& b : batches) {
+    EXPECT_EQ(b.codec(), wire::CODEC_NONE);
+    EXPECT_LE(b.ByteSizeLong() + kFrameOverhead, size_t{64} << 10);
+    rows += b.record_count();
+  }
+  EXPECT_EQ(rows, 20000u);
+  EXPECT_GT(batches.size(), 4u);
+  EXPECT_FALSE(sb->closed());
+}
 
 TEST_F(RawPeerTest, GarbageFrameClosesWithClearError) {
   StartBoth();

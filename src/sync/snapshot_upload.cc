@@ -111,7 +111,10 @@ Status SnapshotUploader::Pump(bool* did_work) {
 Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
   TransferProgress& p = s_.transfers.at(u.progress);
   while (u.credit > 0 && !s_.WriteBlocked()) {
-    uint64_t n = std::min<uint64_t>(s_.config.snapshot_chunk_bytes, u.size - u.offset);
+    // A chunk's frame stays within the peer's largest frame, whatever the
+    // compression does (it never grows data by more than a few bytes).
+    uint64_t chunk = std::min<uint64_t>(s_.config.snapshot_chunk_bytes, s_.peer_max_frame - 4096);
+    uint64_t n = std::min<uint64_t>(chunk, u.size - u.offset);
     std::string data(n, '\0');
     ssize_t got = n > 0 ? ::pread(u.fd, data.data(), n, static_cast<off_t>(u.offset)) : 0;
     if (got != static_cast<ssize_t>(n))
@@ -121,7 +124,7 @@ Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
     c.set_offset(u.offset);
     // SQLite pages compress well (zstd level 1: about a third); the codec
     // falls back to raw bytes when it does not pay.
-    Compressed z = CompressPayload(s_.config.codec, data);
+    Compressed z = CompressPayload(s_.codec, data);
     c.set_codec(CodecToWire(z.codec));
     c.set_raw_size(static_cast<uint32_t>(n));
     c.set_data(z.codec == Codec::kNone ? std::move(data) : std::move(z.bytes));
