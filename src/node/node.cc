@@ -98,8 +98,7 @@ Status Node::Start() {
 }
 
 void Node::Stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (stopped_.exchange(true)) return;
   if (listener_) listener_->Stop();
   if (started_) {
     std::promise<void> done;

@@ -16,6 +16,7 @@
 // a thread other than the loops (the destructor calls it too).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -102,7 +103,7 @@ class Node {
   std::unique_ptr<SyncService> sync_;
   std::unique_ptr<LibraryLock> lock_;  // the daemon's
   bool started_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};  // set by Stop (any thread), read on the loop
 
   // Sync loop only.
   struct Backoff {
