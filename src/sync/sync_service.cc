@@ -43,6 +43,7 @@ Status SyncService::Start() {
   if (me.device_id) my_id_ = *me.device_id;
   // What we already hold is announced by each session's Hello.
   ES_RETURN_IF_ERROR(PollAdvances(std::nullopt));
+  seeded_ = true;
   if (config_.hear_other_processes) {
     Status watched = WatchLibrary();
     if (!watched.ok())
@@ -200,8 +201,11 @@ Status SyncService::PollAdvances(std::optional<Uuid> location) {
       now = {wm->epoch, wm->seq};
     }
     auto it = announced_.find(d.uuid);
-    bool first = it == announced_.end();
-    if (!first && it->second == now) continue;
+    // At start, what is held is the baseline (sessions' Hellos carry it);
+    // later, an owner seen for the first time (its first rows pulled) is an
+    // advance like any other.
+    bool first = it == announced_.end() && !seeded_;
+    if (it != announced_.end() && it->second == now) continue;
     announced_[d.uuid] = now;
     if (first) continue;  // sessions' Hellos carry the starting point
     if (d.is_local) ArmPrepare();

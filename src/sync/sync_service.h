@@ -106,6 +106,7 @@ class SyncService : public SessionHost {
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
+  bool seeded_ = false;  // announced_ holds the state at Start
   bool refresh_scheduled_ = false;
   std::optional<Uuid> pending_location_;
   bool stopped_ = false;
