@@ -104,7 +104,9 @@ class [[nodiscard]] Result {
 
 // `ES_ASSIGN_OR_RETURN(auto x, Foo());` unwraps a Result or returns its Status.
 #define ES_ASSIGN_OR_RETURN(lhs, expr) ES_ASSIGN_OR_RETURN_IMPL(ES_CONCAT(es_result_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): tmp is a name, lhs a declaration.
 #define ES_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -27,16 +27,19 @@ class PosixEnv : public Env {
  public:
   Status Stat(const std::string& path, FileStat* out) override {
     struct statx sx;
-    if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW,
-              STATX_BASIC_STATS | STATX_BTIME, &sx) != 0)
+    if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0)
       return ErrnoStatus("stat", path, errno);
-    if (S_ISDIR(sx.stx_mode)) out->kind = EntryKind::kDir;
-    else if (S_ISLNK(sx.stx_mode)) out->kind = EntryKind::kSymlink;
-    else out->kind = EntryKind::kFile;
+    if (S_ISDIR(sx.stx_mode))
+      out->kind = EntryKind::kDir;
+    else if (S_ISLNK(sx.stx_mode))
+      out->kind = EntryKind::kSymlink;
+    else
+      out->kind = EntryKind::kFile;
     out->size = out->kind == EntryKind::kDir ? 0 : sx.stx_size;
     out->inode = sx.stx_ino;
     out->device = (static_cast<uint64_t>(sx.stx_dev_major) << 32) | sx.stx_dev_minor;
-    out->created_ns = (sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec != 0 ? Ns(sx.stx_btime) : Ns(sx.stx_ctime);
+    out->created_ns =
+        (sx.stx_mask & STATX_BTIME) && sx.stx_btime.tv_sec != 0 ? Ns(sx.stx_btime) : Ns(sx.stx_ctime);
     out->modified_ns = Ns(sx.stx_mtime);
     out->accessed_ns = Ns(sx.stx_atime);
     return Status::Ok();

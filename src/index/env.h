@@ -18,7 +18,7 @@ struct FileStat {
   EntryKind kind = EntryKind::kFile;
   uint64_t size = 0;
   uint64_t inode = 0;
-  uint64_t device = 0;  // st_dev: identifies the filesystem
+  uint64_t device = 0;     // st_dev: identifies the filesystem
   int64_t created_ns = 0;  // birth time where the filesystem has it, else ctime
   int64_t modified_ns = 0;
   int64_t accessed_ns = 0;

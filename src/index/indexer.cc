@@ -11,9 +11,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string BaseName(const std::string& path) {
   if (path == "/") return "/";
@@ -55,8 +53,7 @@ class Matcher {
       size_t i = it->second;
       if (!matched_[i] && old_[i].kind == f.stat.kind) return Take(i);
     }
-    if (path_it != by_path_.end() && !matched_[path_it->second] &&
-        old_[path_it->second].kind == f.stat.kind)
+    if (path_it != by_path_.end() && !matched_[path_it->second] && old_[path_it->second].kind == f.stat.kind)
       return Take(path_it->second);
     return -1;
   }

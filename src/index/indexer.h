@@ -26,13 +26,13 @@ namespace entrysync {
 
 struct IndexReport {
   LocationInfo location;
-  uint64_t entries = 0;    // live entries in the location after the run
+  uint64_t entries = 0;  // live entries in the location after the run
   uint64_t added = 0;
-  uint64_t modified = 0;   // changed metadata, moved or renamed
-  uint64_t deleted = 0;    // new tombstones
+  uint64_t modified = 0;  // changed metadata, moved or renamed
+  uint64_t deleted = 0;   // new tombstones
   uint64_t unchanged = 0;
-  bool bulk = false;       // committed with CommitBulkEntries
-  Seq max_seq;             // this device's max seq after the commit
+  bool bulk = false;  // committed with CommitBulkEntries
+  Seq max_seq;        // this device's max seq after the commit
   double walk_seconds = 0;
   double commit_seconds = 0;
   std::vector<std::string> errors;  // one line each: unreadable folders etc.

@@ -27,8 +27,10 @@ class IndexerTest : public ::testing::Test {
     lib_ = std::move(*lib);
     tm_ = std::make_unique<TransactionManager>(*lib_, bus_);
     bus_.Subscribe([this](const Event& e) {
-      if (std::holds_alternative<BulkIndexComplete>(e)) bulk_events_++;
-      else change_events_++;
+      if (std::holds_alternative<BulkIndexComplete>(e))
+        bulk_events_++;
+      else
+        change_events_++;
     });
     root_ = tree_.Sub("root");
     fs::create_directories(root_ + "/docs/deep");
@@ -162,9 +164,9 @@ TEST_F(IndexerTest, SymlinkLoopsAreRecordedNotFollowed) {
 }
 
 TEST_F(IndexerTest, OddNamesSurvive) {
-  std::vector<std::string> names = {"spaces in name.txt", "ünïcödé 日本語.md", "line\nbreak",
-                                    "tab\there", ".hidden", "trailing.", "emoji 🎉.png",
-                                    "quote\"s and 'apostrophes'"};
+  std::vector<std::string> names = {
+      "spaces in name.txt", "ünïcödé 日本語.md",         "line\nbreak", "tab\there", ".hidden", "trailing.",
+      "emoji 🎉.png",        "quote\"s and 'apostrophes'"};
   for (auto& n : names) WriteFile(root_ + "/" + n, n);
   auto r = Add();
   ASSERT_TRUE(r.ok()) << r.status().message();

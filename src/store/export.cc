@@ -17,10 +17,17 @@ struct Node {
 void AppendEscaped(std::string* out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '\t': *out += "\\t"; break;
-      case '\n': *out += "\\n"; break;
-      case '\\': *out += "\\\\"; break;
-      default: *out += c;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      default:
+        *out += c;
     }
   }
 }

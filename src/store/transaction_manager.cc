@@ -9,8 +9,8 @@ namespace {
 
 // Reads and advances this device's sequence inside an open transaction.
 Result<Seq> TakeSeqs(store::Db& db, DeviceRowId local, int64_t count) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db.Prepare(
-      "UPDATE device SET max_seq = max_seq + ? WHERE id = ? RETURNING max_seq"));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db.Prepare("UPDATE device SET max_seq = max_seq + ? WHERE id = ? RETURNING max_seq"));
   st.Bind(1, count).Bind(2, local.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Internal("local device row missing");
@@ -21,8 +21,7 @@ Result<Seq> TakeSeqs(store::Db& db, DeviceRowId local, int64_t count) {
 
 }  // namespace
 
-Result<LocationInfo> TransactionManager::AddLocation(const std::string& root_path,
-                                                     const std::string& name) {
+Result<LocationInfo> TransactionManager::AddLocation(const std::string& root_path, const std::string& name) {
   auto existing = lib_.FindLocalLocationByPath(root_path);
   if (existing.ok()) return AlreadyExists(root_path + " is already a location");
   Transaction txn(lib_.db());
@@ -41,8 +40,8 @@ Result<Seq> TransactionManager::WriteWithSeqs(const LocationInfo& location,
     return InvalidArgument("location " + location.record.root_path + " belongs to another device");
   Transaction txn(lib_.db());
   ES_RETURN_IF_ERROR(txn.Begin());
-  ES_ASSIGN_OR_RETURN(Seq seq, TakeSeqs(lib_.db(), lib_.local_device(),
-                                        static_cast<int64_t>(entries.size())));
+  ES_ASSIGN_OR_RETURN(Seq seq,
+                      TakeSeqs(lib_.db(), lib_.local_device(), static_cast<int64_t>(entries.size())));
   ES_ASSIGN_OR_RETURN(EntryWriter writer, EntryWriter::Make(lib_));
   for (EntryRecord& e : entries) {
     seq = seq.next();

@@ -12,8 +12,10 @@ using testing::TempDir;
 struct Recorder {
   explicit Recorder(EventBus& bus) {
     bus.Subscribe([this](const Event& e) {
-      if (std::holds_alternative<BulkIndexComplete>(e)) bulk.push_back(std::get<BulkIndexComplete>(e));
-      else changes.push_back(std::get<StateChange>(e));
+      if (std::holds_alternative<BulkIndexComplete>(e))
+        bulk.push_back(std::get<BulkIndexComplete>(e));
+      else
+        changes.push_back(std::get<StateChange>(e));
     });
   }
   std::vector<BulkIndexComplete> bulk;
@@ -93,7 +95,11 @@ TEST_F(TransactionManagerTest, SeqIsMonotonicAcrossCommitsIncludingDeletes) {
   // Changes after `before` are exactly the two rows, tombstone included.
   std::vector<EntryRecord> seen;
   ASSERT_TRUE(lib_->ScanOwnerEntries(lib_->local_device(), before, Seq(1 << 30), 0,
-                                     [&](EntryRecord&& e) { seen.push_back(e); return true; }).ok());
+                                     [&](EntryRecord&& e) {
+                                       seen.push_back(e);
+                                       return true;
+                                     })
+                  .ok());
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_TRUE(seen[0].deleted);
   EXPECT_EQ(lib_->LocalDevice()->max_seq, *last);

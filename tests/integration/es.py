@@ -62,6 +62,12 @@ def _configure(argv):
     return rest
 
 
+def use_binary(path):
+    """Sets BIN, SCALE and SLOW for `path` as `--bin path` does (for scripts
+    that are not unittest mains, such as bench/daemon_idle.py)."""
+    _configure([sys.argv[0], "--bin", path])
+
+
 def main():
     argv = _configure(sys.argv)
     unittest.main(argv=argv, verbosity=2)
@@ -226,7 +232,9 @@ class Device:
         return None
 
     # -- daemon ----------------------------------------------------------
-    def serve(self, *extra):
+    def serve(self, *extra, wait=True):
+        """Starts the daemon; with wait, returns once it listens (else call
+        wait_listening)."""
         assert self.proc is None or self.proc.poll() is not None, "already serving"
         self._log = open(self.log_path, "ab")
         self._log.write(("---- serve start %d ----\n" % self.starts).encode())
@@ -236,6 +244,11 @@ class Device:
         env.pop("ENTRYSYNC_LIBRARY", None)
         self.proc = subprocess.Popen([BIN, "--library", self.lib, "serve", "--listen", self.addr] + list(extra),
                                      stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL, env=env)
+        if wait:
+            self.wait_listening()
+        return self.proc
+
+    def wait_listening(self):
         wait_until(lambda: self.proc.poll() is not None or "listening on" in self.log(),
                    30 * SLOW, "%s to listen" % self.name)
         if self.proc.poll() is not None:
