@@ -87,7 +87,9 @@ class SyncService : public SessionHost {
   // advanced. Coalesced: many changes in one loop turn make one pass.
   void ScheduleRefresh(std::optional<Uuid> location = std::nullopt);
   void Refresh();
-  Status PollAdvances(std::optional<Uuid> location);
+  // Announces every owner that advanced since the last call. `baseline`:
+  // only records where each owner is (at Start).
+  Status PollAdvances(std::optional<Uuid> location, bool baseline = false);
   Status WatchLibrary();
   void ArmWatch();
   void ArmPrepare();
