@@ -1,6 +1,7 @@
 #include "sync/sim.h"
 
 #include <cstdio>
+#include <stdexcept>
 
 #include "store/export.h"
 
@@ -46,11 +47,6 @@ Status Node::Start() {
 void Node::Stop() {
   if (started_) svc_->Shutdown();
   started_ = false;
-}
-
-void Node::Restart(SyncConfig config) {
-  Stop();
-  svc_ = std::make_unique<SyncService>(dir_.path(), config, exec_);
 }
 
 std::vector<EntryRecord> Node::Index(int n, const std::string& root) {
@@ -132,7 +128,7 @@ class Link::Tap final : public ByteStream {
       size_t type = header_[4] & 15;
       traffic_.frames[type]++;
       traffic_.last_bytes[type] = len + 4;
-      skip_ = len - 1;  // L >= 5 for any frame this program writes
+      skip_ = len > 0 ? len - 1 : 0;  // L >= 5 for any frame this program writes
       have_ = 0;
     }
   }

@@ -65,10 +65,8 @@ class Node {
   void Pair(const Node& other);
   // Opens the service's library and hears this node's own commits.
   Status Start();
-  // The service stops (sessions close now); a new one with `config` may
-  // start later. Loop-side, safe between polls.
+  // The service stops: its sessions close now. Safe between polls.
   void Stop();
-  void Restart(SyncConfig config);
 
   // Commits `n` generated entries (a folder and n-1 files) as a new
   // location rooted at `root`; returns them with their seqs.
