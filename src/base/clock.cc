@@ -7,6 +7,8 @@ namespace {
 std::atomic<ManualClock*> g_manual{nullptr};
 }  // namespace
 
+ManualClock* ManualClock::Installed() noexcept { return g_manual.load(std::memory_order_acquire); }
+
 Clock::time_point Clock::now() noexcept {
   if (ManualClock* m = g_manual.load(std::memory_order_acquire)) return m->now();
   return time_point(

@@ -42,8 +42,7 @@ Status SyncService::Start() {
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
   if (me.device_id) my_id_ = *me.device_id;
   // What we already hold is announced by each session's Hello.
-  ES_RETURN_IF_ERROR(PollAdvances(std::nullopt));
-  seeded_ = true;
+  ES_RETURN_IF_ERROR(PollAdvances(std::nullopt, /*baseline=*/true));
   if (config_.hear_other_processes) {
     Status watched = WatchLibrary();
     if (!watched.ok())
@@ -189,7 +188,7 @@ void SyncService::Refresh() {
   if (observer_.on_changed) observer_.on_changed();
 }
 
-Status SyncService::PollAdvances(std::optional<Uuid> location) {
+Status SyncService::PollAdvances(std::optional<Uuid> location, bool baseline) {
   ES_ASSIGN_OR_RETURN(auto devices, lib_->ListDevices());
   for (const auto& d : devices) {
     std::pair<Epoch, Seq> now;
@@ -201,13 +200,11 @@ Status SyncService::PollAdvances(std::optional<Uuid> location) {
       now = {wm->epoch, wm->seq};
     }
     auto it = announced_.find(d.uuid);
-    // At start, what is held is the baseline (sessions' Hellos carry it);
-    // later, an owner seen for the first time (its first rows pulled) is an
-    // advance like any other.
-    bool first = it == announced_.end() && !seeded_;
     if (it != announced_.end() && it->second == now) continue;
     announced_[d.uuid] = now;
-    if (first) continue;  // sessions' Hellos carry the starting point
+    // Sessions' Hellos carry the starting point. An owner first held after
+    // that (its first rows just pulled) is an advance like any other.
+    if (baseline) continue;
     if (d.is_local) ArmPrepare();
     if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
     for (auto& s : Sessions())

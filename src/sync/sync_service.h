@@ -87,7 +87,9 @@ class SyncService : public SessionHost {
   // advanced. Coalesced: many changes in one loop turn make one pass.
   void ScheduleRefresh(std::optional<Uuid> location = std::nullopt);
   void Refresh();
-  Status PollAdvances(std::optional<Uuid> location);
+  // Announces every owner that advanced since the last call. `baseline`:
+  // only records where each owner is (at Start).
+  Status PollAdvances(std::optional<Uuid> location, bool baseline = false);
   Status WatchLibrary();
   void ArmWatch();
   void ArmPrepare();
@@ -106,7 +108,6 @@ class SyncService : public SessionHost {
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
-  bool seeded_ = false;  // announced_ holds the state at Start
   bool refresh_scheduled_ = false;
   std::optional<Uuid> pending_location_;
   bool stopped_ = false;
