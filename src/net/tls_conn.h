@@ -97,6 +97,10 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
 
   TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Role role, std::string describe,
           Authorize authorize, TlsOptions options);
+  // The SSL ex_data index under which a TlsConn stores itself on its SSL,
+  // for VerifyCallbackForCtx. Defined in tls_context.cc, as are
+  // VerifyCallbackForCtx, VerifyPeer and TlsError.
+  static int ConnIndex();
   bool VerifyPeer(X509* cert);
 
   // All below: io thread.

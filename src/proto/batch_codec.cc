@@ -148,27 +148,43 @@ Status CheckConsumed(const Reader* columns, size_t n, const char* what) {
   return Status::Ok();
 }
 
-}  // namespace
+// Writes entry rows into the entry columns (see EntryColumn), row by row;
+// each column is coded against the rows before.
+class EntryEncoder {
+ public:
+  explicit EntryEncoder(size_t rows) {
+    col_[kFlags].reserve(rows);
+    row_of_.reserve(rows);
+    location_refs_.reserve(rows);
+  }
 
-std::string EncodeEntries(std::span<const EntryRecord> records) {
-  std::array<std::string, kNumEntryColumns> col;
-  col[kFlags].reserve(records.size());
+  // Appends `e` as row `i`. REQUIRES: rows 0..i-1 were added.
+  void Add(size_t i, const EntryRecord& e) {
+    const std::string_view name = PutFlags(e);
+    PutUuid(e.uuid);
+    PutParent(i, e);
+    PutLocation(e.location);
+    PutName(name);
+    PutExtension(e.extension);
+    PutSizeAndInode(e);
+    PutTimes(e);
+    PutSeq(e.seq);
+    if (!e.content_hash.empty()) PutBytes(&col_[kHash], e.content_hash);
+  }
 
-  std::unordered_map<Uuid, uint32_t> row_of;  // uuid -> last row that has it
-  row_of.reserve(records.size());
-  std::vector<Uuid> locations;
-  std::unordered_map<Uuid, uint64_t> location_index;
-  std::vector<uint64_t> location_refs;
-  location_refs.reserve(records.size());
-  std::unordered_map<std::string, uint64_t> ext_index;
+  // The encoded batch of the `rows` rows added.
+  std::string Finish(size_t rows) {
+    std::string& loc_col = col_[kLocation];
+    PutVarint(&loc_col, locations_.size());
+    for (const Uuid& u : locations_) loc_col.append(UuidBytes(u));
+    for (uint64_t ref : location_refs_) PutVarint(&loc_col, ref);
+    return Assemble(kEntryTag, rows, col_.data(), col_.size());
+  }
 
-  uint64_t prev_hi = 0, prev_lo = 0, prev_inode = 0, prev_seq = 0;
-  int64_t prev_sec = 0;
-  Uuid prev_parent = Uuid::Nil();
-  std::string prev_name;
-
-  for (size_t i = 0; i < records.size(); ++i) {
-    const EntryRecord& e = records[i];
+ private:
+  // kFlags. Returns the name as stored: without "." + extension when the
+  // name ends with it (kExtStrippedBit).
+  std::string_view PutFlags(const EntryRecord& e) {
     std::string_view name = e.name;
     uint8_t flags = static_cast<uint8_t>(e.kind) & kKindMask;
     if (e.deleted) flags |= kDeletedBit;
@@ -178,195 +194,324 @@ std::string EncodeEntries(std::span<const EntryRecord> records) {
       name.remove_suffix(e.extension.size() + 1);
     }
     if (!e.content_hash.empty()) flags |= kHasHashBit;
-    col[kFlags].push_back(static_cast<char>(flags));
+    col_[kFlags].push_back(static_cast<char>(flags));
+    return name;
+  }
 
-    const uint64_t hi = Hi(e.uuid), lo = Lo(e.uuid);
-    PutVarint(&col[kUuidHi], ZigZag(hi - prev_hi));
-    PutVarint(&col[kUuidLo], ZigZag(lo - prev_lo));
-    prev_hi = hi;
-    prev_lo = lo;
+  // kUuidHi, kUuidLo.
+  void PutUuid(const Uuid& uuid) {
+    const uint64_t hi = Hi(uuid), lo = Lo(uuid);
+    PutVarint(&col_[kUuidHi], ZigZag(hi - prev_hi_));
+    PutVarint(&col_[kUuidLo], ZigZag(lo - prev_lo_));
+    prev_hi_ = hi;
+    prev_lo_ = lo;
+  }
 
+  // kParent, kParentLiterals; then remembers row `i` as the last with e.uuid.
+  void PutParent(size_t i, const EntryRecord& e) {
     if (e.parent.is_nil()) {
-      PutVarint(&col[kParent], kParentNil);
-    } else if (e.parent == prev_parent) {
-      PutVarint(&col[kParent], kParentSame);
-    } else if (auto it = row_of.find(e.parent); it != row_of.end()) {
-      PutVarint(&col[kParent], kParentBackRefBase + (i - it->second));
+      PutVarint(&col_[kParent], kParentNil);
+    } else if (e.parent == prev_parent_) {
+      PutVarint(&col_[kParent], kParentSame);
+    } else if (auto it = row_of_.find(e.parent); it != row_of_.end()) {
+      PutVarint(&col_[kParent], kParentBackRefBase + (i - it->second));
     } else {
-      PutVarint(&col[kParent], kParentLiteral);
-      col[kParentLiterals].append(UuidBytes(e.parent));
+      PutVarint(&col_[kParent], kParentLiteral);
+      col_[kParentLiterals].append(UuidBytes(e.parent));
     }
-    prev_parent = e.parent;
-    row_of[e.uuid] = static_cast<uint32_t>(i);
+    prev_parent_ = e.parent;
+    row_of_[e.uuid] = static_cast<uint32_t>(i);
+  }
 
-    auto [loc, inserted] = location_index.try_emplace(e.location, locations.size());
-    if (inserted) locations.push_back(e.location);
-    location_refs.push_back(loc->second);
+  // kLocation's per-row index (the column is written by Finish).
+  void PutLocation(const Uuid& location) {
+    auto [loc, inserted] = location_index_.try_emplace(location, locations_.size());
+    if (inserted) locations_.push_back(location);
+    location_refs_.push_back(loc->second);
+  }
 
+  // kNamePrefix, kNameSuffixLen, kNameSuffix.
+  void PutName(std::string_view name) {
     size_t prefix = 0;
-    const size_t max_prefix = std::min(prev_name.size(), name.size());
-    while (prefix < max_prefix && prev_name[prefix] == name[prefix]) ++prefix;
-    PutVarint(&col[kNamePrefix], prefix);
-    PutVarint(&col[kNameSuffixLen], name.size() - prefix);
-    col[kNameSuffix].append(name.substr(prefix));
-    prev_name.assign(name);
+    const size_t max_prefix = std::min(prev_name_.size(), name.size());
+    while (prefix < max_prefix && prev_name_[prefix] == name[prefix]) ++prefix;
+    PutVarint(&col_[kNamePrefix], prefix);
+    PutVarint(&col_[kNameSuffixLen], name.size() - prefix);
+    col_[kNameSuffix].append(name.substr(prefix));
+    prev_name_.assign(name);
+  }
 
-    auto [ext, new_ext] = ext_index.try_emplace(e.extension, ext_index.size());
-    PutVarint(&col[kExtension], ext->second);
-    if (new_ext) PutBytes(&col[kExtLiterals], e.extension);
+  // kExtension, kExtLiterals.
+  void PutExtension(const std::string& extension) {
+    auto [ext, new_ext] = ext_index_.try_emplace(extension, ext_index_.size());
+    PutVarint(&col_[kExtension], ext->second);
+    if (new_ext) PutBytes(&col_[kExtLiterals], extension);
+  }
 
-    PutVarint(&col[kSize], e.size);
-    PutVarint(&col[kInode], ZigZag(e.inode - prev_inode));
-    prev_inode = e.inode;
+  // kSize, kInode.
+  void PutSizeAndInode(const EntryRecord& e) {
+    PutVarint(&col_[kSize], e.size);
+    PutVarint(&col_[kInode], ZigZag(e.inode - prev_inode_));
+    prev_inode_ = e.inode;
+  }
 
+  // kModifiedSec, kModifiedNsec, kCreated, kAccessed.
+  void PutTimes(const EntryRecord& e) {
     int64_t sec;
     uint64_t nsec;
     SplitNs(e.modified_ns, &sec, &nsec);
-    PutVarint(&col[kModifiedSec], ZigZag(U(sec) - U(prev_sec)));
-    PutVarint(&col[kModifiedNsec], nsec);
-    prev_sec = sec;
-    PutVarint(&col[kCreated], ZigZag(U(e.created_ns) - U(e.modified_ns)));
-    PutVarint(&col[kAccessed], ZigZag(U(e.accessed_ns) - U(e.modified_ns)));
-
-    PutVarint(&col[kSeq], ZigZag(U(e.seq.value()) - prev_seq));
-    prev_seq = U(e.seq.value());
-
-    if (!e.content_hash.empty()) PutBytes(&col[kHash], e.content_hash);
+    PutVarint(&col_[kModifiedSec], ZigZag(U(sec) - U(prev_sec_)));
+    PutVarint(&col_[kModifiedNsec], nsec);
+    prev_sec_ = sec;
+    PutVarint(&col_[kCreated], ZigZag(U(e.created_ns) - U(e.modified_ns)));
+    PutVarint(&col_[kAccessed], ZigZag(U(e.accessed_ns) - U(e.modified_ns)));
   }
 
-  std::string& loc_col = col[kLocation];
-  PutVarint(&loc_col, locations.size());
-  for (const Uuid& u : locations) loc_col.append(UuidBytes(u));
-  for (uint64_t ref : location_refs) PutVarint(&loc_col, ref);
+  // kSeq.
+  void PutSeq(Seq seq) {
+    PutVarint(&col_[kSeq], ZigZag(U(seq.value()) - prev_seq_));
+    prev_seq_ = U(seq.value());
+  }
 
-  return Assemble(kEntryTag, records.size(), col.data(), col.size());
+  std::array<std::string, kNumEntryColumns> col_;
+  std::unordered_map<Uuid, uint32_t> row_of_;  // uuid -> last row that has it
+  std::vector<Uuid> locations_;
+  std::unordered_map<Uuid, uint64_t> location_index_;
+  std::vector<uint64_t> location_refs_;
+  std::unordered_map<std::string, uint64_t> ext_index_;
+  uint64_t prev_hi_ = 0, prev_lo_ = 0, prev_inode_ = 0, prev_seq_ = 0;
+  int64_t prev_sec_ = 0;
+  Uuid prev_parent_ = Uuid::Nil();
+  std::string prev_name_;
+};
+
+constexpr const char* kEntryWhat = "entry batch";
+
+Status BadEntries(const std::string& what) { return Corruption(std::string(kEntryWhat) + ": " + what); }
+
+std::string RowName(uint64_t i) { return "row " + std::to_string(i); }
+
+// Reads entry rows from the entry columns of one batch, row by row; each
+// column is decoded against the rows before. Every failure is a Corruption
+// "entry batch: <what>".
+class EntryDecoder {
+ public:
+  // Splits `encoded` into its columns, checks their sizes against the row
+  // count and reads the location dictionary.
+  Status Open(std::string_view encoded) {
+    ES_RETURN_IF_ERROR(Disassemble(encoded, kEntryTag, kEntryWhat, &rows_, col_.data(), col_.size()));
+    // One flag byte per row bounds the row count by the input size.
+    if (rows_ != col_[kFlags].remaining()) return BadEntries("row count does not match flags column");
+    // Every per-row column holds at least one byte per row, so the row count
+    // (and every allocation below) is bounded by the input size.
+    for (int c : {kUuidHi, kUuidLo, kParent, kNamePrefix, kNameSuffixLen, kExtension, kSize, kInode,
+                  kModifiedSec, kModifiedNsec, kCreated, kAccessed, kSeq}) {
+      if (col_[c].remaining() < rows_) return BadEntries("column " + std::to_string(c) + " too short");
+    }
+    return ReadLocationDictionary();
+  }
+
+  uint64_t rows() const { return rows_; }
+
+  // Decodes row i into `e`. REQUIRES: i < rows(), `out` holds rows 0..i-1.
+  Status ReadRow(uint64_t i, const std::vector<EntryRecord>& out, EntryRecord* e) {
+    uint8_t flags = 0;
+    ES_RETURN_IF_ERROR(ReadFlags(i, e, &flags));
+    ES_RETURN_IF_ERROR(ReadUuid(e));
+    ES_RETURN_IF_ERROR(ReadParent(i, out, e));
+    ES_RETURN_IF_ERROR(ReadLocation(e));
+    ES_RETURN_IF_ERROR(ReadStoredName(i));
+    ES_RETURN_IF_ERROR(ReadExtension(e));
+    ES_RETURN_IF_ERROR(JoinName(i, flags, e));
+    ES_RETURN_IF_ERROR(ReadSizeAndInode(e));
+    ES_RETURN_IF_ERROR(ReadTimes(i, e));
+    ES_RETURN_IF_ERROR(ReadSeq(e));
+    return ReadHash(flags, e);
+  }
+
+  // Corruption when a column holds bytes no row used.
+  Status CheckAllConsumed() const { return CheckConsumed(col_.data(), col_.size(), kEntryWhat); }
+
+ private:
+  // kLocation's dictionary (its per-row indexes follow it).
+  Status ReadLocationDictionary() {
+    uint64_t location_count;
+    if (!col_[kLocation].Varint(&location_count) || location_count > col_[kLocation].remaining() / 16) {
+      return BadEntries("bad location dictionary");
+    }
+    locations_.reserve(location_count);
+    for (uint64_t i = 0; i < location_count; ++i) {
+      std::string_view b;
+      col_[kLocation].Bytes(16, &b);
+      locations_.push_back(Uuid::FromBytes(b.data()));
+    }
+    return Status::Ok();
+  }
+
+  // kFlags: kind and deleted into `e`, all flags into `flags`.
+  Status ReadFlags(uint64_t i, EntryRecord* e, uint8_t* flags) {
+    col_[kFlags].Byte(flags);  // length checked by Open
+    if ((*flags & ~kKnownFlags) != 0 || (*flags & kKindMask) > 2) {
+      return BadEntries(RowName(i) + ": bad flags " + std::to_string(*flags));
+    }
+    e->kind = static_cast<EntryKind>(*flags & kKindMask);
+    e->deleted = (*flags & kDeletedBit) != 0;
+    return Status::Ok();
+  }
+
+  // kUuidHi, kUuidLo.
+  Status ReadUuid(EntryRecord* e) {
+    uint64_t v, w;
+    if (!col_[kUuidHi].Varint(&v) || !col_[kUuidLo].Varint(&w)) return BadEntries("uuid column truncated");
+    prev_hi_ += UnZigZag(v);
+    prev_lo_ += UnZigZag(w);
+    e->uuid = FromHiLo(prev_hi_, prev_lo_);
+    return Status::Ok();
+  }
+
+  // kParent, kParentLiterals; a back reference names a row of `out`.
+  Status ReadParent(uint64_t i, const std::vector<EntryRecord>& out, EntryRecord* e) {
+    uint64_t v;
+    if (!col_[kParent].Varint(&v)) return BadEntries("parent column truncated");
+    if (v == kParentNil) {
+      e->parent = Uuid::Nil();
+    } else if (v == kParentSame) {
+      e->parent = prev_parent_;
+    } else if (v == kParentLiteral) {
+      std::string_view b;
+      if (!col_[kParentLiterals].Bytes(16, &b)) return BadEntries("parent literals truncated");
+      e->parent = Uuid::FromBytes(b.data());
+    } else {
+      const uint64_t distance = v - kParentBackRefBase;
+      if (distance > i) return BadEntries(RowName(i) + ": parent reference out of range");
+      e->parent = out[i - distance].uuid;
+    }
+    prev_parent_ = e->parent;
+    return Status::Ok();
+  }
+
+  // kLocation's per-row index into the dictionary.
+  Status ReadLocation(EntryRecord* e) {
+    uint64_t v;
+    if (!col_[kLocation].Varint(&v) || v >= locations_.size()) return BadEntries("bad location index");
+    e->location = locations_[v];
+    return Status::Ok();
+  }
+
+  // kNamePrefix, kNameSuffixLen, kNameSuffix: the stored name, kept as the
+  // previous one for the next row.
+  Status ReadStoredName(uint64_t i) {
+    uint64_t prefix, suffix_len;
+    std::string_view suffix;
+    if (!col_[kNamePrefix].Varint(&prefix) || prefix > prev_name_.size() ||
+        !col_[kNameSuffixLen].Varint(&suffix_len) ||
+        !col_[kNameSuffix].Bytes(suffix_len <= SIZE_MAX ? static_cast<size_t>(suffix_len) : SIZE_MAX,
+                                 &suffix)) {
+      return BadEntries(RowName(i) + ": bad name");
+    }
+    prev_name_.resize(prefix);
+    prev_name_.append(suffix);
+    return Status::Ok();
+  }
+
+  // kExtension, kExtLiterals.
+  Status ReadExtension(EntryRecord* e) {
+    uint64_t v;
+    if (!col_[kExtension].Varint(&v) || v > extensions_.size()) return BadEntries("bad extension index");
+    if (v == extensions_.size()) {
+      std::string_view lit;
+      if (!col_[kExtLiterals].LengthPrefixed(&lit)) return BadEntries("extension literals truncated");
+      extensions_.emplace_back(lit);
+    }
+    e->extension = extensions_[v];
+    return Status::Ok();
+  }
+
+  // The name: the stored name, plus "." + extension when it was stripped.
+  Status JoinName(uint64_t i, uint8_t flags, EntryRecord* e) const {
+    e->name = prev_name_;
+    if (flags & kExtStrippedBit) {
+      if (e->extension.empty()) return BadEntries(RowName(i) + ": stripped empty extension");
+      e->name.push_back('.');
+      e->name.append(e->extension);
+    }
+    return Status::Ok();
+  }
+
+  // kSize, kInode.
+  Status ReadSizeAndInode(EntryRecord* e) {
+    uint64_t v;
+    if (!col_[kSize].Varint(&e->size)) return BadEntries("size column truncated");
+    if (!col_[kInode].Varint(&v)) return BadEntries("inode column truncated");
+    prev_inode_ += UnZigZag(v);
+    e->inode = prev_inode_;
+    return Status::Ok();
+  }
+
+  // kModifiedSec, kModifiedNsec, kCreated, kAccessed.
+  Status ReadTimes(uint64_t i, EntryRecord* e) {
+    uint64_t v, w, nsec;
+    if (!col_[kModifiedSec].Varint(&v) || !col_[kModifiedNsec].Varint(&nsec) ||
+        nsec >= static_cast<uint64_t>(kNsPerSec)) {
+      return BadEntries(RowName(i) + ": bad modified time");
+    }
+    prev_sec_ = S(U(prev_sec_) + UnZigZag(v));
+    const uint64_t modified = U(prev_sec_) * static_cast<uint64_t>(kNsPerSec) + nsec;
+    e->modified_ns = S(modified);
+    if (!col_[kCreated].Varint(&v) || !col_[kAccessed].Varint(&w)) return BadEntries("time column truncated");
+    e->created_ns = S(modified + UnZigZag(v));
+    e->accessed_ns = S(modified + UnZigZag(w));
+    return Status::Ok();
+  }
+
+  // kSeq.
+  Status ReadSeq(EntryRecord* e) {
+    uint64_t v;
+    if (!col_[kSeq].Varint(&v)) return BadEntries("seq column truncated");
+    prev_seq_ += UnZigZag(v);
+    e->seq = Seq(S(prev_seq_));
+    return Status::Ok();
+  }
+
+  // kHash, for rows with kHasHashBit.
+  Status ReadHash(uint8_t flags, EntryRecord* e) {
+    if (flags & kHasHashBit) {
+      std::string_view hash;
+      if (!col_[kHash].LengthPrefixed(&hash) || hash.empty()) return BadEntries("bad content hash");
+      e->content_hash.assign(hash);
+    }
+    return Status::Ok();
+  }
+
+  uint64_t rows_ = 0;
+  std::array<Reader, kNumEntryColumns> col_;
+  std::vector<Uuid> locations_;
+  std::vector<std::string> extensions_;
+  uint64_t prev_hi_ = 0, prev_lo_ = 0, prev_inode_ = 0, prev_seq_ = 0;
+  int64_t prev_sec_ = 0;
+  Uuid prev_parent_ = Uuid::Nil();
+  std::string prev_name_;
+};
+
+}  // namespace
+
+std::string EncodeEntries(std::span<const EntryRecord> records) {
+  EntryEncoder encoder(records.size());
+  for (size_t i = 0; i < records.size(); ++i) encoder.Add(i, records[i]);
+  return encoder.Finish(records.size());
 }
 
 Result<std::vector<EntryRecord>> DecodeEntries(std::string_view encoded) {
-  constexpr const char* kWhat = "entry batch";
-  auto bad = [](const std::string& what) { return Corruption("entry batch: " + what); };
-
-  uint64_t rows;
-  std::array<Reader, kNumEntryColumns> col;
-  ES_RETURN_IF_ERROR(Disassemble(encoded, kEntryTag, kWhat, &rows, col.data(), col.size()));
-  // One flag byte per row bounds the row count by the input size.
-  if (rows != col[kFlags].remaining()) return bad("row count does not match flags column");
-  // Every per-row column holds at least one byte per row, so the row count
-  // (and every allocation below) is bounded by the input size.
-  for (int c : {kUuidHi, kUuidLo, kParent, kNamePrefix, kNameSuffixLen, kExtension, kSize, kInode,
-                kModifiedSec, kModifiedNsec, kCreated, kAccessed, kSeq}) {
-    if (col[c].remaining() < rows) return bad("column " + std::to_string(c) + " too short");
-  }
-
-  uint64_t location_count;
-  if (!col[kLocation].Varint(&location_count) || location_count > col[kLocation].remaining() / 16) {
-    return bad("bad location dictionary");
-  }
-  std::vector<Uuid> locations;
-  locations.reserve(location_count);
-  for (uint64_t i = 0; i < location_count; ++i) {
-    std::string_view b;
-    col[kLocation].Bytes(16, &b);
-    locations.push_back(Uuid::FromBytes(b.data()));
-  }
-
+  EntryDecoder decoder;
+  ES_RETURN_IF_ERROR(decoder.Open(encoded));
   std::vector<EntryRecord> out;
-  out.reserve(rows);
-  std::vector<std::string> extensions;
-  uint64_t prev_hi = 0, prev_lo = 0, prev_inode = 0, prev_seq = 0;
-  int64_t prev_sec = 0;
-  Uuid prev_parent = Uuid::Nil();
-  std::string prev_name;
-
-  for (uint64_t i = 0; i < rows; ++i) {
+  out.reserve(decoder.rows());
+  for (uint64_t i = 0; i < decoder.rows(); ++i) {
     EntryRecord e;
-    uint8_t flags = 0;
-    col[kFlags].Byte(&flags);  // length checked above
-    if ((flags & ~kKnownFlags) != 0 || (flags & kKindMask) > 2) {
-      return bad("row " + std::to_string(i) + ": bad flags " + std::to_string(flags));
-    }
-    e.kind = static_cast<EntryKind>(flags & kKindMask);
-    e.deleted = (flags & kDeletedBit) != 0;
-
-    uint64_t v, w;
-    if (!col[kUuidHi].Varint(&v) || !col[kUuidLo].Varint(&w)) return bad("uuid column truncated");
-    prev_hi += UnZigZag(v);
-    prev_lo += UnZigZag(w);
-    e.uuid = FromHiLo(prev_hi, prev_lo);
-
-    if (!col[kParent].Varint(&v)) return bad("parent column truncated");
-    if (v == kParentNil) {
-      e.parent = Uuid::Nil();
-    } else if (v == kParentSame) {
-      e.parent = prev_parent;
-    } else if (v == kParentLiteral) {
-      std::string_view b;
-      if (!col[kParentLiterals].Bytes(16, &b)) return bad("parent literals truncated");
-      e.parent = Uuid::FromBytes(b.data());
-    } else {
-      const uint64_t distance = v - kParentBackRefBase;
-      if (distance > i) return bad("row " + std::to_string(i) + ": parent reference out of range");
-      e.parent = out[i - distance].uuid;
-    }
-    prev_parent = e.parent;
-
-    if (!col[kLocation].Varint(&v) || v >= locations.size()) return bad("bad location index");
-    e.location = locations[v];
-
-    uint64_t prefix, suffix_len;
-    std::string_view suffix;
-    if (!col[kNamePrefix].Varint(&prefix) || prefix > prev_name.size() ||
-        !col[kNameSuffixLen].Varint(&suffix_len) ||
-        !col[kNameSuffix].Bytes(suffix_len <= SIZE_MAX ? static_cast<size_t>(suffix_len) : SIZE_MAX,
-                                &suffix)) {
-      return bad("row " + std::to_string(i) + ": bad name");
-    }
-    prev_name.resize(prefix);
-    prev_name.append(suffix);
-
-    if (!col[kExtension].Varint(&v) || v > extensions.size()) return bad("bad extension index");
-    if (v == extensions.size()) {
-      std::string_view lit;
-      if (!col[kExtLiterals].LengthPrefixed(&lit)) return bad("extension literals truncated");
-      extensions.emplace_back(lit);
-    }
-    e.extension = extensions[v];
-    e.name = prev_name;
-    if (flags & kExtStrippedBit) {
-      if (e.extension.empty()) return bad("row " + std::to_string(i) + ": stripped empty extension");
-      e.name.push_back('.');
-      e.name.append(e.extension);
-    }
-
-    if (!col[kSize].Varint(&e.size)) return bad("size column truncated");
-    if (!col[kInode].Varint(&v)) return bad("inode column truncated");
-    prev_inode += UnZigZag(v);
-    e.inode = prev_inode;
-
-    uint64_t nsec;
-    if (!col[kModifiedSec].Varint(&v) || !col[kModifiedNsec].Varint(&nsec) ||
-        nsec >= static_cast<uint64_t>(kNsPerSec)) {
-      return bad("row " + std::to_string(i) + ": bad modified time");
-    }
-    prev_sec = S(U(prev_sec) + UnZigZag(v));
-    const uint64_t modified = U(prev_sec) * static_cast<uint64_t>(kNsPerSec) + nsec;
-    e.modified_ns = S(modified);
-    if (!col[kCreated].Varint(&v) || !col[kAccessed].Varint(&w)) return bad("time column truncated");
-    e.created_ns = S(modified + UnZigZag(v));
-    e.accessed_ns = S(modified + UnZigZag(w));
-
-    if (!col[kSeq].Varint(&v)) return bad("seq column truncated");
-    prev_seq += UnZigZag(v);
-    e.seq = Seq(S(prev_seq));
-
-    if (flags & kHasHashBit) {
-      std::string_view hash;
-      if (!col[kHash].LengthPrefixed(&hash) || hash.empty()) return bad("bad content hash");
-      e.content_hash.assign(hash);
-    }
+    ES_RETURN_IF_ERROR(decoder.ReadRow(i, out, &e));
     out.push_back(std::move(e));
   }
-  ES_RETURN_IF_ERROR(CheckConsumed(col.data(), col.size(), kWhat));
+  ES_RETURN_IF_ERROR(decoder.CheckAllConsumed());
   return out;
 }
 
