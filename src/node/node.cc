@@ -117,9 +117,9 @@ void Node::Stop() {
   lock_.reset();
 }
 
-bool Node::HasSession(const DeviceId& id) {
+bool Node::HasSession(const DeviceId& id, bool outbound_only) {
   for (const auto& s : sync_->Sessions())
-    if (!s->closed() && s->remote_id() == id) return true;
+    if (!s->closed() && s->remote_id() == id && (!outbound_only || s->outbound())) return true;
   return false;
 }
 
@@ -182,7 +182,10 @@ void Node::OnDialed(const DeviceInfo& peer, Result<std::unique_ptr<ByteStream>> 
     b.next_try = Clock::now() + b.delay;
     spdlog::warn("connect to {} at {}: {} (next try in {}s)", peer.name, peer.addr, stream.status().message(),
                  b.delay.count());
-  } else if (!HasSession(id)) {
+  } else if (!HasSession(id, /*outbound_only=*/true)) {
+    // Kept even when the peer's own dial arrived meanwhile: the tie-break
+    // (SyncService::OnPeerReady) closes the same one of the two on both
+    // sides. Dropping it here could leave neither, when both sides did.
     b = Backoff{};
     spdlog::info("connected to {} at {}", peer.name, peer.addr);
     sync_->AddSession(std::move(*stream), /*outbound=*/true);

@@ -81,7 +81,8 @@ class Node {
  private:
   Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity);
   Status Authorize(const DeviceId& id);
-  bool HasSession(const DeviceId& id);
+  // A live session with device `id` (dialed by this device, when `outbound_only`).
+  bool HasSession(const DeviceId& id, bool outbound_only = false);
   // Sync loop: dials every paired peer with an address that has no session
   // and whose back-off passed; arms the timer for the next retry.
   void Redial();
