@@ -57,12 +57,19 @@ Status SyncService::Start() {
 }
 
 void SyncService::Stop() {
-  std::promise<void> done;
-  asio::post(exec_, [this, &done] {
-    Shutdown();
-    done.set_value();
-  });
-  done.get_future().wait();
+  auto run_on_loop = [this](std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(exec_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  };
+  run_on_loop([this] { Shutdown(); });
+  // A refresh the loop queued for itself before Shutdown ran may still be
+  // behind it; it sees stopped_ and returns. Wait for it, so that nothing
+  // of this service runs once Stop returned.
+  run_on_loop([] {});
 }
 
 void SyncService::Shutdown() {
