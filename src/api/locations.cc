@@ -10,13 +10,7 @@ Result<std::pair<LocationInfo, std::vector<std::string>>> ResolvePath(Library& l
                                                                       std::string path) {
   ES_ASSIGN_OR_RETURN(auto locations, lib.ListLocations(owner));
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  const LocationInfo* best = nullptr;
-  for (const auto& l : locations) {
-    const std::string& root = l.record.root_path;
-    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                                   (path[root.size()] == '/' || root == "/"));
-    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
-  }
+  const LocationInfo* best = InnermostLocation(locations, path);
   if (!best) return NotFound(path + " is not inside any location of this device");
   std::vector<std::string> parts;
   std::string rest = path.substr(best->record.root_path.size());

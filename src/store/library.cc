@@ -503,4 +503,15 @@ Result<uint64_t> Library::RowsAppliedTotal() {
   return row ? static_cast<uint64_t>(st.Int(0)) : 0;
 }
 
+const LocationInfo* InnermostLocation(const std::vector<LocationInfo>& locations, const std::string& path) {
+  const LocationInfo* best = nullptr;
+  for (const auto& l : locations) {
+    const std::string& root = l.record.root_path;
+    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                                   (path[root.size()] == '/' || root == "/"));
+    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
+  }
+  return best;
+}
+
 }  // namespace entrysync

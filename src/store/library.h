@@ -140,6 +140,10 @@ class Library {
   DeviceRowId local_device_;
 };
 
+// Of `locations`, the one whose root holds absolute `path` most closely
+// (its own root included), or null when none does.
+const LocationInfo* InnermostLocation(const std::vector<LocationInfo>& locations, const std::string& path);
+
 // Reads an entry row selected with kEntryColumns starting at column `first`.
 EntryRecord ReadEntryRow(const store::Stmt& st, int first = 0);
 // The entry columns, in the order ReadEntryRow expects, for a query of

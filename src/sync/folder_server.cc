@@ -8,21 +8,6 @@
 #include "sync/index_sender.h"
 
 namespace entrysync {
-namespace {
-
-// The location of `owner_row` that holds `path` most closely, or null.
-const LocationInfo* LocationOf(const std::vector<LocationInfo>& locations, const std::string& path) {
-  const LocationInfo* best = nullptr;
-  for (const auto& l : locations) {
-    const std::string& root = l.record.root_path;
-    bool inside = path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                                   (path[root.size()] == '/' || root == "/"));
-    if (inside && (!best || root.size() > best->record.root_path.size())) best = &l;
-  }
-  return best;
-}
-
-}  // namespace
 
 Status ServeFolder(SessionShared& s, const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row,
                    Epoch epoch) {
@@ -30,7 +15,7 @@ Status ServeFolder(SessionShared& s, const wire::StateRequest& r, const Uuid& ow
   if (path.size() > 1 && path.back() == '/') path.pop_back();
   auto fail = [&](const std::string& why) { return s.FailRequest(r.request_id(), NotFound(why)); };
   ES_ASSIGN_OR_RETURN(auto locations, s.lib->ListLocations(owner_row));
-  const LocationInfo* best = LocationOf(locations, path);
+  const LocationInfo* best = InnermostLocation(locations, path);
   if (!best) return fail(path + " is not inside any location of that device");
   auto root = s.lib->LocationRoot(best->id);
   if (!root.ok()) return fail(path + " is not indexed on that device");
