@@ -203,20 +203,20 @@ void Node::Emit(const NodeEvent& e) {
 void Node::OnChanged() {
   if (stopped_) return;
   Redial();
-  std::map<const Session*, KnownSession> states;
+  std::map<std::weak_ptr<Session>, KnownSession, std::owner_less<>> states;
   auto up = [](SessionState st) { return st == SessionState::kSyncing || st == SessionState::kCurrent; };
   for (const auto& s : sync_->Sessions()) {
     SessionSnapshot snap = s->Snapshot();
-    auto known = known_states_.find(s.get());
+    auto known = known_states_.find(s);
     SessionState was = known == known_states_.end() ? SessionState::kHandshake : known->second.state;
     if (up(snap.state) && !up(was)) Emit(PeerConnectedEvent{snap.peer_uuid, snap.peer_name, snap.address});
     if (snap.state == SessionState::kClosed && up(was))
       Emit(PeerDisconnectedEvent{snap.peer_uuid, snap.peer_name, snap.close_reason});
-    states[s.get()] = {snap.state, snap.peer_uuid, snap.peer_name, snap.close_reason};
+    states[s] = {snap.state, snap.peer_uuid, snap.peer_name, snap.close_reason};
   }
   // Sessions reaped since: they closed.
   for (const auto& [s, k] : known_states_)
-    if (!states.count(s) && up(k.state)) Emit(PeerDisconnectedEvent{k.peer, k.name, k.reason});
+    if (!states.contains(s) && up(k.state)) Emit(PeerDisconnectedEvent{k.peer, k.name, k.reason});
   known_states_ = std::move(states);
   ArmStatus();
 }

@@ -121,7 +121,10 @@ class Node {
     Uuid peer;
     std::string name, reason;
   };
-  std::map<const Session*, KnownSession> known_states_;  // for connected/disconnected events
+  // For connected/disconnected events. Keyed by the session's control
+  // block: a reaped session's entry can never match a new session that
+  // happens to be allocated at the same address.
+  std::map<std::weak_ptr<Session>, KnownSession, std::owner_less<>> known_states_;
 };
 
 }  // namespace entrysync
