@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 namespace entrysync {
 
@@ -35,14 +36,14 @@ bool WriteAll(int fd, const std::string& text) {
   return true;
 }
 
-// The peer's uid may use this daemon: its own user, or root.
-bool Allowed(int fd) {
+// The peer's pid when its uid may use this daemon (its own user, or root).
+std::optional<pid_t> Allowed(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  if (cred.uid == ::getuid() || cred.uid == 0) return true;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
+  if (cred.uid == ::getuid() || cred.uid == 0) return cred.pid;
   spdlog::warn("control: refused a connection from uid {} (pid {})", cred.uid, cred.pid);
-  return false;
+  return std::nullopt;
 }
 
 Status Fail(const std::string& what, const std::string& path) {
@@ -133,12 +134,12 @@ void ControlServer::Run() {
     }
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;  // the client gave up meanwhile
-    if (Allowed(fd)) Serve(fd);
+    if (auto pid = Allowed(fd)) Serve(fd, *pid);
     ::close(fd);
   }
 }
 
-void ControlServer::Serve(int fd) {
+void ControlServer::Serve(int fd, int pid) {
   timeval tv{kSendTimeoutSec, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   std::string buffer, line;
@@ -153,6 +154,8 @@ void ControlServer::Serve(int fd) {
       if (open) open = WriteAll(fd, EncodeReply(ProgressReply(entries)));
     };
     ControlReply reply = handler_(*request, progress);
+    spdlog::info("control: {} for pid {}: {}", ControlOpName(request->op), pid,
+                 reply.kind == ControlReply::Kind::kError ? reply.error.message() : "done");
     if (open) open = WriteAll(fd, EncodeReply(reply));
   }
 }

@@ -57,8 +57,9 @@ class ControlServer {
   // Whether the file at path_ is still the socket this server made.
   bool OwnsFile() const;
   void Run();
-  // Serves one connection until it ends, it fails, or Stop.
-  void Serve(int fd);
+  // Serves one connection from process `pid` until it ends, it fails, or
+  // Stop. Logs each request and its outcome.
+  void Serve(int fd, int pid);
   // Reads one line into `line`: true on a line; false on the end of the
   // connection, an idle timeout, Stop, or a line too long (answered).
   bool ReadLine(int fd, std::string& buffer, std::string& line);
