@@ -21,9 +21,9 @@ namespace entrysync {
 
 // The longest request line the daemon reads (newline excluded); a longer one
 // is refused and ends the connection.
-inline constexpr size_t kMaxControlRequest = 64 * 1024;
+inline constexpr size_t kMaxControlRequest = size_t{64} * 1024;
 // The longest reply line a client reads (a ScanReport's warnings may be many).
-inline constexpr size_t kMaxControlReply = 16 * 1024 * 1024;
+inline constexpr size_t kMaxControlReply = size_t{16} * 1024 * 1024;
 
 // The Engine write calls a daemon runs for another process.
 enum class ControlOp { kAddLocation, kRescan, kPair, kUnpair, kImportSnapshot };
