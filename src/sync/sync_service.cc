@@ -100,6 +100,14 @@ void SyncService::AttachBus(EventBus& bus) {
   });
 }
 
+void SyncService::RunWrite(std::function<void(Library*)> job) {
+  asio::post(exec_, [this, job = std::move(job)] {
+    if (stopped_) return job(nullptr);
+    job(lib_.get());
+    ScheduleRefresh();
+  });
+}
+
 std::shared_ptr<Session> SyncService::AddSession(std::unique_ptr<ByteStream> stream, bool outbound) {
   auto s = std::make_shared<Session>(*this, std::move(stream), exec_, outbound);
   {

@@ -17,8 +17,8 @@
 // (a timer on the loop), a background thread exports it unless a cached
 // export is recent enough.
 //
-// Thread safety: Start, Stop, AddSession, Sessions, Snapshot and AttachBus
-// are thread-safe; the SessionHost methods run on the loop.
+// Thread safety: Start, Stop, AddSession, Sessions, Snapshot, RunWrite and
+// AttachBus are thread-safe; the SessionHost methods run on the loop.
 #pragma once
 
 #include <condition_variable>
@@ -62,6 +62,10 @@ class SyncService : public SessionHost {
   void Stop();
   // Stop on the loop itself (or by a test polling the loop).
   void Shutdown();
+  // Runs `job` on the loop with the library's write connection, then
+  // announces what advanced, as after a session's write. `job` gets nullptr
+  // when the service stopped. Thread-safe.
+  void RunWrite(std::function<void(Library*)> job);
   // Hears this process's commits at once. `bus` must outlive the service.
   void AttachBus(EventBus& bus);
 
