@@ -7,6 +7,7 @@
 #include "entrysync/types.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/reader.h"
 
 namespace entrysync {
 
@@ -20,6 +21,8 @@ class SessionHost {
   virtual const SyncConfig& config() const = 0;
   // The library's write connection, owned by the loop.
   virtual Library& library() = 0;
+  // The node's serving reads, off the loop (sync/reader.h).
+  virtual Reader& reader() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a
   // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;

@@ -27,14 +27,11 @@ SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecuto
       observer_(std::move(observer)),
       prepare_timer_(exec_) {}
 
+// The Reader's threads stop first: a job that runs finishes (an export may
+// take a second), queued ones are dropped.
 SyncService::~SyncService() {
   if (bus_) bus_->Unsubscribe(sub_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    prepare_stop_ = true;
-  }
-  cv_.notify_all();
-  if (preparer_.joinable()) preparer_.join();
+  reader_.reset();
 }
 
 Status SyncService::Start() {
@@ -49,10 +46,8 @@ Status SyncService::Start() {
       spdlog::warn("changes made by other processes reach peers only with this process's own: {}",
                    watched.message());
   }
-  if (config_.prepare_snapshots) {
-    prepare_due_ = true;  // look at the index as it is at start
-    preparer_ = std::thread([this] { PrepareLoop(); });
-  }
+  ES_ASSIGN_OR_RETURN(reader_, Reader::Start(dir_, exec_, config_.reader_threads));
+  if (config_.prepare_snapshots) PostPrepare();  // look at the index as it is at start
   return Status::Ok();
 }
 
@@ -84,11 +79,6 @@ void SyncService::Shutdown() {
   }
   prepare_timer_.cancel();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    prepare_stop_ = true;
-  }
-  cv_.notify_all();
 }
 
 void SyncService::AttachBus(EventBus& bus) {
@@ -263,41 +253,28 @@ void SyncService::ArmPrepare() {
   if (!config_.prepare_snapshots || stopped_) return;
   prepare_timer_.expires_after(std::chrono::seconds(1));
   prepare_timer_.async_wait([this](const asio::error_code& ec) {
-    if (ec) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      prepare_due_ = true;
-    }
-    cv_.notify_all();
+    if (!ec && !stopped_) PostPrepare();
   });
 }
 
-void SyncService::PrepareLoop() {
-  std::unique_ptr<Library> lib;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return prepare_stop_ || prepare_due_; });
-      if (prepare_stop_) return;
-      prepare_due_ = false;
-    }
+// On the Reader's export lane: exports this device's index when it is
+// large and no cached export is recent enough.
+void SyncService::PostPrepare() {
+  reader_->Post(Reader::Lane::kExport, [dir = dir_, config = config_](Library& lib) {
     Status s = [&]() -> Status {
-      if (!lib) {
-        ES_ASSIGN_OR_RETURN(lib, Library::Open(dir_));
-      }
-      ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
-      ES_ASSIGN_OR_RETURN(uint64_t rows, lib->CountEntries(me.id, /*include_deleted=*/true));
-      if (rows < config_.snapshot_threshold) return Status::Ok();
+      ES_ASSIGN_OR_RETURN(DeviceInfo me, lib.LocalDevice());
+      ES_ASSIGN_OR_RETURN(uint64_t rows, lib.CountEntries(me.id, /*include_deleted=*/true));
+      if (rows < config.snapshot_threshold) return Status::Ok();
       ES_ASSIGN_OR_RETURN(auto snap,
-                          FindOrExportSnapshot(*lib, dir_, me.id, me.uuid, me.epoch, me.max_seq,
-                                               config_.snapshot_max_lag, /*export_if_missing=*/true));
+                          FindOrExportSnapshot(lib, dir, me.id, me.uuid, me.epoch, me.max_seq,
+                                               config.snapshot_max_lag, /*export_if_missing=*/true));
       if (snap && snap->export_seconds > 0)
         spdlog::info("prepared a snapshot of {} for new peers: {} entries up to seq {}, {} bytes in {:.2f}s",
                      me.name, snap->entries, snap->max_seq.value(), snap->size, snap->export_seconds);
       return Status::Ok();
     }();
     if (!s.ok()) spdlog::warn("preparing a snapshot: {}", s.message());
-  }
+  });
 }
 
 }  // namespace entrysync

@@ -11,26 +11,28 @@
 //     its Library sent a notice to LIBRARY/notify.sock after the commit
 //     (store/commit_notice.h), which wakes the loop.
 //
+// Serving reads run off the loop on the service's Reader (sync/reader.h):
+// two threads, each with its own connection, whatever the number of peers.
+//
 // With config.prepare_snapshots it also keeps a snapshot of this device's
 // own index ready for new peers (sync/snapshot_cache.h): once the index
 // holds at least snapshot_threshold rows and has not changed for a second
-// (a timer on the loop), a background thread exports it unless a cached
-// export is recent enough.
+// (a timer on the loop), the Reader's export lane exports it unless a
+// cached export is recent enough.
 //
 // Thread safety: Start, Stop, AddSession, Sessions, Snapshot, RunWrite and
 // AttachBus are thread-safe; the SessionHost methods run on the loop.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "base/event_bus.h"
+#include "sync/reader.h"
 #include "sync/session.h"
 
 namespace entrysync {
@@ -80,6 +82,7 @@ class SyncService : public SessionHost {
   const std::string& library_dir() const override { return dir_; }
   const SyncConfig& config() const override { return config_; }
   Library& library() override { return *lib_; }
+  Reader& reader() override { return *reader_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
   bool OnPeerReady(Session* s) override;
@@ -97,18 +100,19 @@ class SyncService : public SessionHost {
   Status WatchLibrary();
   void ArmWatch();
   void ArmPrepare();
-  void PrepareLoop();
+  void PostPrepare();
 
   const std::string dir_;
   const SyncConfig config_;
   const SyncExecutor exec_;
   const SyncObserver observer_;
 
-  std::mutex mu_;  // guards sessions_ and the preparer's fields below
+  std::mutex mu_;  // guards sessions_
   std::vector<std::shared_ptr<Session>> sessions_;
 
   // Loop only.
   std::unique_ptr<Library> lib_;
+  std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
@@ -120,12 +124,6 @@ class SyncService : public SessionHost {
   SyncTimer prepare_timer_;
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
-
-  // The snapshot preparer's thread waits on cv_ for prepare_due_ (mu_).
-  std::condition_variable cv_;
-  bool prepare_due_ = false;
-  bool prepare_stop_ = false;
-  std::thread preparer_;
 };
 
 }  // namespace entrysync
