@@ -4,8 +4,8 @@
 #include <asio/post.hpp>
 #include <future>
 #include <map>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "net/tls_conn.h"
 
 namespace entrysync {
@@ -57,7 +57,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
 
   void Stop() {
     {
-      std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+      MutexLock lock(cb_mu_);
       if (stopped_) return;
       stopped_ = true;
     }
@@ -69,7 +69,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
       for (auto& [ptr, weak] : conns) {
         if (auto c = weak.lock()) c->Abort(Aborted("listener stopped"));
       }
-      std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+      MutexLock lock(self->cb_mu_);
       self->authorize_ = nullptr;
       self->on_accepted_ = nullptr;
       self->on_refused_ = nullptr;
@@ -97,7 +97,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
         [weak](const DeviceId& id) -> Status {
           auto self = weak.lock();
           if (!self) return Aborted("listener stopped");
-          std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+          MutexLock lock(self->cb_mu_);
           if (self->stopped_ || !self->authorize_) return Aborted("listener stopped");
           return self->authorize_(id);
         },
@@ -119,7 +119,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
       conn = it->second.lock();
       handshaking_.erase(it);
     }
-    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     if (stopped_ || !conn) return;  // an accepted conn closes with its stream
     if (status.ok()) {
       if (on_accepted_) on_accepted_(std::make_unique<TlsStream>(std::move(conn)));
@@ -129,7 +129,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void Refused(Status status) {
-    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     if (!stopped_ && on_refused_) on_refused_(std::move(status));
   }
 
@@ -139,11 +139,13 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   // Io thread only. Weak: a connection lives through its own operations.
   std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_;
 
-  std::recursive_mutex cb_mu_;
-  bool stopped_ = false;  // guarded by cb_mu_
-  Authorize authorize_;   // guarded by cb_mu_
-  OnAccepted on_accepted_;
-  OnRefused on_refused_;
+  // Recursive: OnHandshake reports a refusal while it holds it, and a
+  // callback may stop the listener.
+  RecursiveMutex cb_mu_;
+  bool stopped_ GUARDED_BY(cb_mu_) = false;
+  Authorize authorize_ GUARDED_BY(cb_mu_);
+  OnAccepted on_accepted_ GUARDED_BY(cb_mu_);
+  OnRefused on_refused_ GUARDED_BY(cb_mu_);
 };
 
 Result<std::unique_ptr<TlsListener>> TlsListener::Listen(IoThread& io, const Identity& identity,
