@@ -51,6 +51,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
 
   void AcceptNext() {
     acceptor_.async_accept([self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
+      self->io_.AssertHeld();
       self->OnAccept(ec, std::move(s));
     });
   }
@@ -62,6 +63,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
       stopped_ = true;
     }
     asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      self->io_.AssertHeld();
       asio::error_code ec;
       self->acceptor_.close(ec);
       auto conns = std::move(self->handshaking_);
@@ -77,7 +79,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  void OnAccept(const asio::error_code& ec, tcp::socket socket) {
+  void OnAccept(const asio::error_code& ec, tcp::socket socket) REQUIRES(io_) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // EMFILE and friends: report, then keep accepting.
@@ -108,11 +110,13 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
     }
     std::shared_ptr<TlsConn> c = *conn;
     handshaking_[c.get()] = c;
-    c->StartHandshake(
-        [self = shared_from_this(), raw = c.get()](Status s) { self->OnHandshake(raw, std::move(s)); });
+    c->StartHandshake([self = shared_from_this(), raw = c.get()](Status s) {
+      self->io_.AssertHeld();
+      self->OnHandshake(raw, std::move(s));
+    });
   }
 
-  void OnHandshake(TlsConn* raw, Status status) {
+  void OnHandshake(TlsConn* raw, Status status) REQUIRES(io_) {
     auto it = handshaking_.find(raw);
     std::shared_ptr<TlsConn> conn;
     if (it != handshaking_.end()) {
@@ -136,8 +140,9 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   tcp::acceptor acceptor_;
   const std::shared_ptr<SSL_CTX> ctx_;
   const TlsOptions options_;
-  // Io thread only. Weak: a connection lives through its own operations.
-  std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_;
+  ThreadRole io_;  // the io thread
+  // Weak: a connection lives through its own operations.
+  std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_ GUARDED_BY(io_);
 
   // Recursive: OnHandshake reports a refusal while it holds it, and a
   // callback may stop the listener.
