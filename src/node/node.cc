@@ -87,7 +87,7 @@ Status Node::Start() {
               spdlog::info("accepted {} from {}", ShortDeviceId(s->RemoteId()), s->Describe());
               sync_->AddSession(std::move(s), /*outbound=*/false);
             },
-            [this](Status why) {
+            [this](const Status& why) {
               spdlog::warn("refused a connection: {}", why.message());
               loop_->Post([this, why] { Emit(PeerRefusedEvent{"", why.message()}); });
             }));
