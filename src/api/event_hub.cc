@@ -38,15 +38,15 @@ EngineEvent ToEngineEvent(const NodeEvent& event) {
 }
 
 SubscriptionId EventHub::Subscribe(Handler handler) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   SubscriptionId id(++last_id_);
   handlers_.emplace_back(id, std::move(handler));
   return id;
 }
 
 void EventHub::Unsubscribe(SubscriptionId id) {
-  std::lock_guard<std::recursive_mutex> delivering(deliver_mu_);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock delivering(deliver_mu_);
+  MutexLock lock(mu_);
   std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
 }
 
@@ -61,21 +61,21 @@ bool EventHub::Advances(const OwnerAdvanced& a) {
 }
 
 void EventHub::Seed(const OwnerAdvanced& held) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Advances(held);
 }
 
 void EventHub::Publish(const EngineEvent& event) {
-  std::lock_guard<std::recursive_mutex> delivering(deliver_mu_);
+  MutexLock delivering(deliver_mu_);
   std::vector<std::pair<SubscriptionId, Handler>> handlers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (const auto* a = std::get_if<OwnerAdvanced>(&event); a != nullptr && !Advances(*a)) return;
     handlers = handlers_;
   }
   for (const auto& [id, handler] : handlers) {
     {
-      std::lock_guard<std::mutex> lock(mu_);  // skip a handler unsubscribed by an earlier one
+      MutexLock lock(mu_);  // skip a handler unsubscribed by an earlier one
       bool subscribed =
           std::any_of(handlers_.begin(), handlers_.end(), [id = id](const auto& h) { return h.first == id; });
       if (!subscribed) continue;

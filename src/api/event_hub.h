@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "entrysync/events.h"
 #include "node/node_events.h"
 
@@ -28,24 +28,25 @@ class EventHub {
  public:
   using Handler = std::function<void(const EngineEvent&)>;
 
-  SubscriptionId Subscribe(Handler handler);
+  SubscriptionId Subscribe(Handler handler) EXCLUDES(mu_);
   // Waits for a delivery in progress on another thread; a handler may
   // unsubscribe itself (or another) while it runs.
-  void Unsubscribe(SubscriptionId id);
+  void Unsubscribe(SubscriptionId id) EXCLUDES(mu_);
 
   // Records what the library held when the Engine opened: not delivered.
-  void Seed(const OwnerAdvanced& held);
-  void Publish(const EngineEvent& event);
+  void Seed(const OwnerAdvanced& held) EXCLUDES(mu_);
+  void Publish(const EngineEvent& event) EXCLUDES(mu_);
 
  private:
   // True when `a` moves its owner past what was reported; records it.
-  bool Advances(const OwnerAdvanced& a);
+  bool Advances(const OwnerAdvanced& a) REQUIRES(mu_);
 
-  std::recursive_mutex deliver_mu_;  // held while handlers run
-  std::mutex mu_;                    // guards the members below
-  uint64_t last_id_ = 0;
-  std::vector<std::pair<SubscriptionId, Handler>> handlers_;
-  std::map<Uuid, std::pair<Epoch, Seq>> reported_;
+  // Held while handlers run; recursive: a handler may unsubscribe.
+  RecursiveMutex deliver_mu_ ACQUIRED_BEFORE(mu_);
+  Mutex mu_;
+  uint64_t last_id_ GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<SubscriptionId, Handler>> handlers_ GUARDED_BY(mu_);
+  std::map<Uuid, std::pair<Epoch, Seq>> reported_ GUARDED_BY(mu_);
 };
 
 }  // namespace entrysync

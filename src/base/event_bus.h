@@ -9,11 +9,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "base/mutex.h"
 #include "entrysync/record.h"
 #include "entrysync/types.h"
 
@@ -41,21 +41,21 @@ class EventBus {
   using Handler = std::function<void(const Event&)>;
   using SubscriptionId = uint64_t;
 
-  SubscriptionId Subscribe(Handler handler) {
-    std::lock_guard<std::mutex> lock(mu_);
+  SubscriptionId Subscribe(Handler handler) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     handlers_.emplace_back(++next_id_, std::move(handler));
     return next_id_;
   }
 
-  void Unsubscribe(SubscriptionId id) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Unsubscribe(SubscriptionId id) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
   }
 
-  void Publish(const Event& event) {
+  void Publish(const Event& event) EXCLUDES(mu_) {
     std::vector<Handler> copy;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       copy.reserve(handlers_.size());
       for (auto& h : handlers_) copy.push_back(h.second);
     }
@@ -63,9 +63,9 @@ class EventBus {
   }
 
  private:
-  std::mutex mu_;
-  SubscriptionId next_id_ = 0;
-  std::vector<std::pair<SubscriptionId, Handler>> handlers_;
+  Mutex mu_;
+  SubscriptionId next_id_ GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<SubscriptionId, Handler>> handlers_ GUARDED_BY(mu_);
 };
 
 }  // namespace entrysync

@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "entrysync/record.h"
 
 namespace entrysync {
@@ -93,11 +93,11 @@ Uuid NewUuidV7() {
   // counter that starts at a random value (top bit clear) in each new
   // millisecond and is incremented otherwise, so uuids are strictly
   // increasing within the process even when the clock stalls or goes back.
-  static std::mutex mu;
-  static uint64_t last_ms = 0;
-  static uint64_t ctr_hi = 0;  // 12 bits
-  static uint64_t ctr_lo = 0;  // 62 bits
-  std::lock_guard<std::mutex> lock(mu);
+  static Mutex mu;
+  static uint64_t last_ms GUARDED_BY(mu) = 0;
+  static uint64_t ctr_hi GUARDED_BY(mu) = 0;  // 12 bits
+  static uint64_t ctr_lo GUARDED_BY(mu) = 0;  // 62 bits
+  MutexLock lock(mu);
   uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());

@@ -8,12 +8,13 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <system_error>
 
 namespace entrysync {
 namespace {
 
 Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
-  std::string msg = what + " " + path + ": " + std::strerror(err);
+  std::string msg = what + " " + path + ": " + std::generic_category().message(err);
   if (err == ENOENT || err == ENOTDIR) return NotFound(msg);
   if (err == EACCES || err == EPERM) return PermissionDenied(msg);
   return IOError(msg);
@@ -51,7 +52,8 @@ class PosixEnv : public Env {
     if (!dir) return ErrnoStatus("list", path, errno);
     for (;;) {
       errno = 0;
-      struct dirent* de = readdir(dir.get());
+      // One stream per call: glibc's readdir is safe on distinct streams.
+      struct dirent* de = readdir(dir.get());  // NOLINT(concurrency-mt-unsafe)
       if (de == nullptr) {
         if (errno != 0) return ErrnoStatus("list", path, errno);
         break;

@@ -4,11 +4,11 @@
 // thread) and none will start. Internal to net.
 #pragma once
 
-#include <mutex>
 #include <string_view>
 #include <utility>
 
 #include "base/byte_stream.h"
+#include "base/mutex.h"
 
 namespace entrysync::net {
 
@@ -17,7 +17,7 @@ class HandlerSlot {
   // Installs the handlers. Thread-safe.
   void Set(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed,
            ByteStream::WritableHandler on_writable = nullptr) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (detached_) return;
     on_data_ = std::move(on_data);
     on_closed_ = std::move(on_closed);
@@ -26,7 +26,7 @@ class HandlerSlot {
 
   // Calls the writable handler unless detached or closed.
   void Writable() {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (detached_ || closed_ || !on_writable_) return;
     ++depth_;
     on_writable_();
@@ -36,7 +36,7 @@ class HandlerSlot {
 
   // Calls the data handler unless detached or already closed.
   void Data(std::string_view bytes) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (detached_ || closed_ || !on_data_) return;
     ++depth_;
     on_data_(bytes);
@@ -47,7 +47,7 @@ class HandlerSlot {
   // Calls the close handler at most once over the slot's life; later Data
   // and Closed calls do nothing.
   void Closed(const Status& status) {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (detached_ || closed_) return;
     closed_ = true;
     ByteStream::CloseHandler handler = std::move(on_closed_);
@@ -61,7 +61,7 @@ class HandlerSlot {
   // Drops the handlers. Blocks while another thread runs one. May be called
   // from inside a handler: the running handler is destroyed when it returns.
   void Detach() {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MutexLock lock(mu_);
     detached_ = true;
     ReleaseIfDone();
   }
@@ -69,7 +69,7 @@ class HandlerSlot {
  private:
   // Destroys handlers no longer needed, once none of them is running, which
   // also releases what they captured.
-  void ReleaseIfDone() {
+  void ReleaseIfDone() REQUIRES(mu_) {
     if (depth_ != 0) return;
     if (detached_ || closed_) {
       on_data_ = nullptr;
@@ -78,13 +78,15 @@ class HandlerSlot {
     }
   }
 
-  std::recursive_mutex mu_;
-  ByteStream::DataHandler on_data_;
-  ByteStream::CloseHandler on_closed_;
-  ByteStream::WritableHandler on_writable_;
-  bool detached_ = false;
-  bool closed_ = false;
-  int depth_ = 0;
+  // Recursive: a handler may call Detach (or, through its stream, another
+  // method) on the thread that runs it.
+  RecursiveMutex mu_;
+  ByteStream::DataHandler on_data_ GUARDED_BY(mu_);
+  ByteStream::CloseHandler on_closed_ GUARDED_BY(mu_);
+  ByteStream::WritableHandler on_writable_ GUARDED_BY(mu_);
+  bool detached_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;
+  int depth_ GUARDED_BY(mu_) = 0;  // handlers running
 };
 
 }  // namespace entrysync::net

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "base/hash.h"
 #include "net/openssl_util.h"
@@ -26,7 +27,7 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string Errno() { return std::strerror(errno); }
+std::string Errno() { return std::generic_category().message(errno); }
 
 // Writes `data` to `path` atomically (temp file, fsync, rename) with `mode`.
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, const char* what) {

@@ -3,9 +3,9 @@
 #include <asio/post.hpp>
 #include <atomic>
 #include <deque>
-#include <mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "net/handler_slot.h"
 
 namespace entrysync {
@@ -14,73 +14,77 @@ namespace {
 // State shared by both ends. Each end's handlers run on its executor;
 // deliveries are posted there one chunk at a time.
 struct PipeCore {
+  // One end: where its handlers run, and its byte counts.
   struct End {
-    asio::any_io_executor exec;
-    // Bytes written by the other end, not yet delivered to this end.
-    std::deque<std::string> inbound;
-    size_t inbound_offset = 0;  // consumed prefix of inbound.front()
-    size_t inbound_bytes = 0;
-    bool started = false;
-    bool scheduled = false;  // a delivery is posted
+    asio::any_io_executor exec;  // set before either end is used
     std::atomic<uint64_t> sent{0};
     std::atomic<uint64_t> received{0};
     net::HandlerSlot slot;
+  };
+  // Bytes written by the other end, not yet delivered to this end.
+  struct Inbound {
+    std::deque<std::string> chunks;
+    size_t offset = 0;  // consumed prefix of chunks.front()
+    size_t bytes = 0;
+    bool started = false;    // this end's Start ran
+    bool scheduled = false;  // a delivery is posted
   };
 
   explicit PipeCore(PipeOptions o) : options(o) {}
 
   const PipeOptions options;
-  std::mutex mu;
-  bool closed = false;  // guarded by mu; set by Close or Cut on either end
-  Status close_status;  // guarded by mu; OK for Close, an error for Cut
-  End ends[2];          // fields above `sent` guarded by mu
+  End ends[2];
+  Mutex mu;
+  bool closed GUARDED_BY(mu) = false;  // set by Close or Cut on either end
+  Status close_status GUARDED_BY(mu);  // OK for Close, an error for Cut
+  Inbound inbound[2] GUARDED_BY(mu);   // by end
 };
 
 void Deliver(const std::shared_ptr<PipeCore>& core, int side);
 
-// REQUIRES: core->mu held.
-void Schedule(const std::shared_ptr<PipeCore>& core, int side) {
-  PipeCore::End& e = core->ends[side];
-  if (!e.started || e.scheduled) return;
-  if (e.inbound.empty() && !core->closed) return;
-  e.scheduled = true;
-  asio::post(e.exec, [core, side] { Deliver(core, side); });
+void Schedule(const std::shared_ptr<PipeCore>& core, int side) REQUIRES(core->mu) {
+  PipeCore::Inbound& in = core->inbound[side];
+  if (!in.started || in.scheduled) return;
+  if (in.chunks.empty() && !core->closed) return;
+  in.scheduled = true;
+  asio::post(core->ends[side].exec, [core, side] { Deliver(core, side); });
 }
 
 // Hands one chunk (or the close) to end `side`'s handlers, on its executor.
-void Deliver(const std::shared_ptr<PipeCore>& core, int side) {
+void Deliver(const std::shared_ptr<PipeCore>& core, int side) EXCLUDES(core->mu) {
   PipeCore::End& e = core->ends[side];
-  std::unique_lock<std::mutex> lock(core->mu);
-  e.scheduled = false;
-  if (e.inbound.empty()) {
+  MutexLock lock(core->mu);
+  PipeCore::Inbound& in = core->inbound[side];
+  in.scheduled = false;
+  if (in.chunks.empty()) {
     if (!core->closed) return;
     Status why = core->close_status;
-    lock.unlock();
+    lock.Unlock();
     e.slot.Closed(why);
     return;
   }
-  std::string& front = e.inbound.front();
-  size_t n = front.size() - e.inbound_offset;
+  std::string& front = in.chunks.front();
+  size_t n = front.size() - in.offset;
   if (core->options.max_chunk != 0 && n > core->options.max_chunk) n = core->options.max_chunk;
   std::string chunk;
-  if (e.inbound_offset == 0 && n == front.size()) {
+  if (in.offset == 0 && n == front.size()) {
     chunk = std::move(front);
-    e.inbound.pop_front();
+    in.chunks.pop_front();
   } else {
-    chunk = front.substr(e.inbound_offset, n);
-    e.inbound_offset += n;
-    if (e.inbound_offset == front.size()) {
-      e.inbound.pop_front();
-      e.inbound_offset = 0;
+    chunk = front.substr(in.offset, n);
+    in.offset += n;
+    if (in.offset == front.size()) {
+      in.chunks.pop_front();
+      in.offset = 0;
     }
   }
-  lock.unlock();
+  lock.Unlock();
   e.slot.Data(chunk);
-  lock.lock();
-  e.inbound_bytes -= n;
+  lock.Lock();
+  in.bytes -= n;
   Schedule(core, side);
   PipeCore::End& writer = core->ends[1 - side];
-  if (writer.started && !core->closed)
+  if (core->inbound[1 - side].started && !core->closed)
     asio::post(writer.exec, [core, side] { core->ends[1 - side].slot.Writable(); });
 }
 
@@ -98,11 +102,11 @@ class PipeEnd final : public ByteStream {
 
   using ByteStream::Start;
   void Start(DataHandler on_data, CloseHandler on_closed, WritableHandler on_writable) override {
-    PipeCore::End& e = core_->ends[side_];
-    e.slot.Set(std::move(on_data), std::move(on_closed), std::move(on_writable));
-    std::lock_guard<std::mutex> lock(core_->mu);
-    if (e.started) return;
-    e.started = true;
+    core_->ends[side_].slot.Set(std::move(on_data), std::move(on_closed), std::move(on_writable));
+    MutexLock lock(core_->mu);
+    PipeCore::Inbound& in = core_->inbound[side_];
+    if (in.started) return;
+    in.started = true;
     Schedule(core_, side_);
   }
 
@@ -111,10 +115,10 @@ class PipeEnd final : public ByteStream {
     const int other = 1 - side_;
     const size_t n = bytes.size();
     {
-      std::lock_guard<std::mutex> lock(core_->mu);
+      MutexLock lock(core_->mu);
       if (core_->closed) return;
-      core_->ends[other].inbound.push_back(std::move(bytes));
-      core_->ends[other].inbound_bytes += n;
+      core_->inbound[other].chunks.push_back(std::move(bytes));
+      core_->inbound[other].bytes += n;
       Schedule(core_, other);
     }
     core_->ends[side_].sent.fetch_add(n, std::memory_order_relaxed);
@@ -122,8 +126,8 @@ class PipeEnd final : public ByteStream {
   }
 
   size_t PendingWriteBytes() const override {
-    std::lock_guard<std::mutex> lock(core_->mu);
-    return core_->ends[1 - side_].inbound_bytes;
+    MutexLock lock(core_->mu);
+    return core_->inbound[1 - side_].bytes;
   }
 
   void Close() override { Shut(Status::Ok(), /*drop_in_flight=*/false); }
@@ -139,15 +143,15 @@ class PipeEnd final : public ByteStream {
 
  private:
   void Shut(Status why, bool drop_in_flight) {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(core_->mu);
     if (core_->closed) return;
     core_->closed = true;
     core_->close_status = std::move(why);
     for (int s = 0; s < 2; ++s) {
       if (drop_in_flight) {
-        core_->ends[s].inbound.clear();
-        core_->ends[s].inbound_offset = 0;
-        core_->ends[s].inbound_bytes = 0;
+        core_->inbound[s].chunks.clear();
+        core_->inbound[s].offset = 0;
+        core_->inbound[s].bytes = 0;
       }
       Schedule(core_, s);
     }

@@ -4,8 +4,8 @@
 #include <asio/post.hpp>
 #include <future>
 #include <map>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "net/tls_conn.h"
 
 namespace entrysync {
@@ -51,17 +51,19 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
 
   void AcceptNext() {
     acceptor_.async_accept([self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
+      self->io_.AssertHeld();
       self->OnAccept(ec, std::move(s));
     });
   }
 
   void Stop() {
     {
-      std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+      MutexLock lock(cb_mu_);
       if (stopped_) return;
       stopped_ = true;
     }
     asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      self->io_.AssertHeld();
       asio::error_code ec;
       self->acceptor_.close(ec);
       auto conns = std::move(self->handshaking_);
@@ -69,7 +71,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
       for (auto& [ptr, weak] : conns) {
         if (auto c = weak.lock()) c->Abort(Aborted("listener stopped"));
       }
-      std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+      MutexLock lock(self->cb_mu_);
       self->authorize_ = nullptr;
       self->on_accepted_ = nullptr;
       self->on_refused_ = nullptr;
@@ -77,7 +79,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  void OnAccept(const asio::error_code& ec, tcp::socket socket) {
+  void OnAccept(const asio::error_code& ec, tcp::socket socket) REQUIRES(io_) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // EMFILE and friends: report, then keep accepting.
@@ -97,7 +99,7 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
         [weak](const DeviceId& id) -> Status {
           auto self = weak.lock();
           if (!self) return Aborted("listener stopped");
-          std::lock_guard<std::recursive_mutex> lock(self->cb_mu_);
+          MutexLock lock(self->cb_mu_);
           if (self->stopped_ || !self->authorize_) return Aborted("listener stopped");
           return self->authorize_(id);
         },
@@ -108,18 +110,20 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
     }
     std::shared_ptr<TlsConn> c = *conn;
     handshaking_[c.get()] = c;
-    c->StartHandshake(
-        [self = shared_from_this(), raw = c.get()](Status s) { self->OnHandshake(raw, std::move(s)); });
+    c->StartHandshake([self = shared_from_this(), raw = c.get()](Status s) {
+      self->io_.AssertHeld();
+      self->OnHandshake(raw, std::move(s));
+    });
   }
 
-  void OnHandshake(TlsConn* raw, Status status) {
+  void OnHandshake(TlsConn* raw, Status status) REQUIRES(io_) {
     auto it = handshaking_.find(raw);
     std::shared_ptr<TlsConn> conn;
     if (it != handshaking_.end()) {
       conn = it->second.lock();
       handshaking_.erase(it);
     }
-    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     if (stopped_ || !conn) return;  // an accepted conn closes with its stream
     if (status.ok()) {
       if (on_accepted_) on_accepted_(std::make_unique<TlsStream>(std::move(conn)));
@@ -129,21 +133,24 @@ class TlsListener::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void Refused(Status status) {
-    std::lock_guard<std::recursive_mutex> lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     if (!stopped_ && on_refused_) on_refused_(std::move(status));
   }
 
   tcp::acceptor acceptor_;
   const std::shared_ptr<SSL_CTX> ctx_;
   const TlsOptions options_;
-  // Io thread only. Weak: a connection lives through its own operations.
-  std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_;
+  ThreadRole io_;  // the io thread
+  // Weak: a connection lives through its own operations.
+  std::map<TlsConn*, std::weak_ptr<TlsConn>> handshaking_ GUARDED_BY(io_);
 
-  std::recursive_mutex cb_mu_;
-  bool stopped_ = false;  // guarded by cb_mu_
-  Authorize authorize_;   // guarded by cb_mu_
-  OnAccepted on_accepted_;
-  OnRefused on_refused_;
+  // Recursive: OnHandshake reports a refusal while it holds it, and a
+  // callback may stop the listener.
+  RecursiveMutex cb_mu_;
+  bool stopped_ GUARDED_BY(cb_mu_) = false;
+  Authorize authorize_ GUARDED_BY(cb_mu_);
+  OnAccepted on_accepted_ GUARDED_BY(cb_mu_);
+  OnRefused on_refused_ GUARDED_BY(cb_mu_);
 };
 
 Result<std::unique_ptr<TlsListener>> TlsListener::Listen(IoThread& io, const Identity& identity,

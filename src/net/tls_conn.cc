@@ -86,6 +86,7 @@ TlsConn::~TlsConn() { SSL_free(ssl_); }
 // ---- handshake -------------------------------------------------------------
 
 void TlsConn::StartHandshake(HandshakeDone done) {
+  io_.AssertHeld();
   handshake_done_ = std::move(done);
   state_ = State::kHandshake;
   ArmTimer(options_.handshake_timeout, &TlsConn::OnHandshakeTimeout);
@@ -175,10 +176,11 @@ void TlsConn::FinishHandshake(Status status) {
 }
 
 void TlsConn::Abort(Status why) {
+  io_.AssertHeld();
   if (state_ == State::kHandshake || state_ == State::kAdmission) {
     FinishHandshake(std::move(why));
   } else {
-    FailStream(std::move(why));
+    FailStream(why);
   }
 }
 
@@ -292,9 +294,11 @@ void TlsConn::FlushRaw() {
   plain_in_flight_ = plain_in_out_raw_;
   plain_in_out_raw_ = 0;
   writing_ = true;
-  asio::async_write(
-      socket_, asio::buffer(in_flight_raw_),
-      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnWritten(ec, n); });
+  asio::async_write(socket_, asio::buffer(in_flight_raw_),
+                    [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                      self->io_.AssertHeld();
+                      self->OnWritten(ec, n);
+                    });
 }
 
 void TlsConn::OnWritten(const asio::error_code& ec, size_t n) {
@@ -336,9 +340,11 @@ void TlsConn::ArmRead() {
       return;
   }
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(read_buf_.get(), kReadBufSize),
-      [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+  socket_.async_read_some(asio::buffer(read_buf_.get(), kReadBufSize),
+                          [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                            self->io_.AssertHeld();
+                            self->OnRead(ec, n);
+                          });
 }
 
 void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
@@ -363,7 +369,7 @@ void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
       }
       FinishHandshake(std::move(why));
     } else {
-      FailStream(std::move(why));
+      FailStream(why);
     }
     return;
   }
@@ -379,7 +385,10 @@ void TlsConn::OnRead(const asio::error_code& ec, size_t n) {
 void TlsConn::Start(ByteStream::DataHandler on_data, ByteStream::CloseHandler on_closed,
                     ByteStream::WritableHandler on_writable) {
   slot_.Set(std::move(on_data), std::move(on_closed), std::move(on_writable));
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->DoStart(); });
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->io_.AssertHeld();
+    self->DoStart();
+  });
 }
 
 void TlsConn::DoStart() {
@@ -396,8 +405,10 @@ void TlsConn::DoStart() {
 void TlsConn::Write(std::string bytes) {
   if (bytes.empty() || close_requested_.load()) return;
   pending_.fetch_add(bytes.size());
-  asio::post(socket_.get_executor(),
-             [self = shared_from_this(), b = std::move(bytes)]() mutable { self->DoWrite(std::move(b)); });
+  asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes)]() mutable {
+    self->io_.AssertHeld();
+    self->DoWrite(std::move(b));
+  });
 }
 
 void TlsConn::DoWrite(std::string bytes) {
@@ -412,7 +423,10 @@ void TlsConn::DoWrite(std::string bytes) {
 
 void TlsConn::Close() {
   if (close_requested_.exchange(true)) return;
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->DoClose(); });
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->io_.AssertHeld();
+    self->DoClose();
+  });
 }
 
 void TlsConn::DoClose() {
@@ -507,6 +521,7 @@ void TlsConn::ArmTimer(std::chrono::milliseconds after, void (TlsConn::*fn)()) {
   const uint64_t gen = ++timer_gen_;
   timer_.expires_after(after);
   timer_.async_wait([self = shared_from_this(), gen, fn](const asio::error_code& ec) {
+    self->io_.AssertHeld();
     if (ec || gen != self->timer_gen_) return;
     ((*self).*fn)();
   });

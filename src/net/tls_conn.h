@@ -13,8 +13,9 @@
 // until the peer closes or a short timeout, so no reset destroys bytes the
 // peer has not read yet.
 //
-// Thread safety: methods marked "io thread" run only there; the ByteStream
-// methods are thread-safe and post onto the io thread. The object is kept
+// Thread safety: methods marked "io thread" run only there (checked by
+// clang's analysis through the ThreadRole io_); the ByteStream methods are
+// thread-safe and post onto the io thread. The object is kept
 // alive by the asio operations it has pending (shared_from_this).
 #pragma once
 
@@ -33,6 +34,7 @@
 #include <string>
 
 #include "base/byte_stream.h"
+#include "base/mutex.h"
 #include "net/handler_slot.h"
 #include "net/identity.h"
 #include "net/tls.h"
@@ -101,38 +103,39 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   // for VerifyCallbackForCtx. Defined in tls_context.cc, as are
   // VerifyCallbackForCtx, VerifyPeer and TlsError.
   static int ConnIndex();
-  bool VerifyPeer(X509* cert);
+  bool VerifyPeer(X509* cert) REQUIRES(io_);
 
   // All below: io thread.
-  void Advance();
-  void AdvanceHandshake();
-  void AdvanceAdmission();
-  void ReadPlain();
-  void EncryptMore();
-  void DrainWbio();
-  void FlushRaw();
-  void OnWritten(const asio::error_code& ec, size_t n);
-  void ArmRead();
-  void OnRead(const asio::error_code& ec, size_t n);
-  void DoStart();
-  void DoWrite(std::string bytes);
-  void DoClose();
-  void MaybeFinishClosing();
-  void OnPeerClosed();
-  void FinishHandshake(Status status);
-  void FailStream(const Status& status);
-  void DeliverClose(const Status& status);
-  void DropQueued();
-  void CloseSocket();
-  void ArmTimer(std::chrono::milliseconds after, void (TlsConn::*fn)());
-  void OnHandshakeTimeout();
-  void OnCloseTimeout();
-  void OnLingerTimeout();
-  Status TlsError(int ssl_error, const char* during);
+  void Advance() REQUIRES(io_);
+  void AdvanceHandshake() REQUIRES(io_);
+  void AdvanceAdmission() REQUIRES(io_);
+  void ReadPlain() REQUIRES(io_);
+  void EncryptMore() REQUIRES(io_);
+  void DrainWbio() REQUIRES(io_);
+  void FlushRaw() REQUIRES(io_);
+  void OnWritten(const asio::error_code& ec, size_t n) REQUIRES(io_);
+  void ArmRead() REQUIRES(io_);
+  void OnRead(const asio::error_code& ec, size_t n) REQUIRES(io_);
+  void DoStart() REQUIRES(io_);
+  void DoWrite(std::string bytes) REQUIRES(io_);
+  void DoClose() REQUIRES(io_);
+  void MaybeFinishClosing() REQUIRES(io_);
+  void OnPeerClosed() REQUIRES(io_);
+  void FinishHandshake(Status status) REQUIRES(io_);
+  void FailStream(const Status& status) REQUIRES(io_);
+  void DeliverClose(const Status& status) REQUIRES(io_);
+  void DropQueued() REQUIRES(io_);
+  void CloseSocket() REQUIRES(io_);
+  void ArmTimer(std::chrono::milliseconds after, void (TlsConn::*fn)()) REQUIRES(io_);
+  void OnHandshakeTimeout() REQUIRES(io_);
+  void OnCloseTimeout() REQUIRES(io_);
+  void OnLingerTimeout() REQUIRES(io_);
+  Status TlsError(int ssl_error, const char* during) REQUIRES(io_);
 
+  ThreadRole io_;  // the io thread
   asio::ip::tcp::socket socket_;
   asio::steady_timer timer_;
-  uint64_t timer_gen_ = 0;
+  uint64_t timer_gen_ GUARDED_BY(io_) = 0;
   std::shared_ptr<SSL_CTX> ctx_;
   SSL* ssl_ = nullptr;
   BIO* rbio_ = nullptr;  // network bytes in; owned by ssl_
@@ -142,27 +145,27 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   Authorize authorize_;
   const TlsOptions options_;
 
-  State state_ = State::kHandshake;
-  HandshakeDone handshake_done_;
-  Status refusal_;  // set when VerifyPeer refused the peer
+  State state_ GUARDED_BY(io_) = State::kHandshake;
+  HandshakeDone handshake_done_ GUARDED_BY(io_);
+  Status refusal_ GUARDED_BY(io_);  // set when VerifyPeer refused the peer
   DeviceId remote_id_;
-  bool started_ = false;
-  std::optional<Status> final_;  // the close status, once known
-  bool socket_closed_ = false;
-  bool close_socket_when_flushed_ = false;
-  bool half_close_when_flushed_ = false;
+  bool started_ GUARDED_BY(io_) = false;
+  std::optional<Status> final_ GUARDED_BY(io_);  // the close status, once known
+  bool socket_closed_ GUARDED_BY(io_) = false;
+  bool close_socket_when_flushed_ GUARDED_BY(io_) = false;
+  bool half_close_when_flushed_ GUARDED_BY(io_) = false;
 
-  bool reading_ = false;
+  bool reading_ GUARDED_BY(io_) = false;
   std::unique_ptr<char[]> read_buf_;
   std::unique_ptr<char[]> plain_buf_;
 
-  bool writing_ = false;
-  std::string out_raw_;                  // encrypted, not yet handed to a write
-  std::string in_flight_raw_;            // the write in progress
-  size_t plain_in_out_raw_ = 0;          // plaintext bytes encrypted into out_raw_
-  size_t plain_in_flight_ = 0;           // plaintext bytes in in_flight_raw_
-  std::deque<std::string> plain_queue_;  // not yet encrypted
-  size_t plain_offset_ = 0;              // encrypted prefix of front()
+  bool writing_ GUARDED_BY(io_) = false;
+  std::string out_raw_ GUARDED_BY(io_);                  // encrypted, not yet handed to a write
+  std::string in_flight_raw_ GUARDED_BY(io_);            // the write in progress
+  size_t plain_in_out_raw_ GUARDED_BY(io_) = 0;          // plaintext bytes encrypted into out_raw_
+  size_t plain_in_flight_ GUARDED_BY(io_) = 0;           // plaintext bytes in in_flight_raw_
+  std::deque<std::string> plain_queue_ GUARDED_BY(io_);  // not yet encrypted
+  size_t plain_offset_ GUARDED_BY(io_) = 0;              // encrypted prefix of front()
 
   HandlerSlot slot_;
   std::atomic<bool> close_requested_{false};

@@ -38,7 +38,12 @@ Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const Identity& identity, bool s
 int TlsConn::VerifyCallbackForCtx(X509_STORE_CTX* store, void* /*arg*/) {
   SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* conn = ssl ? static_cast<TlsConn*>(SSL_get_ex_data(ssl, ConnIndex())) : nullptr;
-  if (conn != nullptr && conn->VerifyPeer(X509_STORE_CTX_get0_cert(store))) {
+  bool verified = false;
+  if (conn != nullptr) {
+    conn->io_.AssertHeld();  // OpenSSL calls this from SSL_do_handshake, on the io thread
+    verified = conn->VerifyPeer(X509_STORE_CTX_get0_cert(store));
+  }
+  if (verified) {
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;
   }

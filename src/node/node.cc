@@ -62,7 +62,7 @@ Node::Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity)
 Node::~Node() { Stop(); }
 
 Status Node::Authorize(const DeviceId& id) {
-  std::lock_guard<std::mutex> lock(lib_mu_);
+  MutexLock lock(lib_mu_);
   auto d = lib_->FindDeviceById(id);
   if (!d.ok() || !d->trusted)
     return PermissionDenied("device " + ShortDeviceId(id) + " is not paired (see 'entrysync peer add')");
@@ -87,7 +87,7 @@ Status Node::Start() {
               spdlog::info("accepted {} from {}", ShortDeviceId(s->RemoteId()), s->Describe());
               sync_->AddSession(std::move(s), /*outbound=*/false);
             },
-            [this](Status why) {
+            [this](const Status& why) {
               spdlog::warn("refused a connection: {}", why.message());
               loop_->Post([this, why] { Emit(PeerRefusedEvent{"", why.message()}); });
             }));
@@ -163,7 +163,7 @@ void Node::Redial() {
   if (!options_.dial_peers || stopped_) return;
   std::vector<DeviceInfo> peers;
   {
-    std::lock_guard<std::mutex> l(lib_mu_);
+    MutexLock lock(lib_mu_);
     auto devices = lib_->ListDevices();
     if (devices.ok())
       for (auto& d : *devices)
@@ -289,7 +289,7 @@ std::string Node::StatusJson() {
   double now = Clock::Seconds();
   json doc;
   {
-    std::lock_guard<std::mutex> lock(lib_mu_);
+    MutexLock lock(lib_mu_);
     auto me = lib_->LocalDevice();
     if (me.ok()) {
       doc["device"] = {{"name", me->name},

@@ -20,10 +20,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "base/event_bus.h"
+#include "base/mutex.h"
 #include "net/identity.h"
 #include "net/io_thread.h"
 #include "net/tls.h"
@@ -100,7 +100,7 @@ class Node {
 
  private:
   Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity);
-  Status Authorize(const DeviceId& id);
+  Status Authorize(const DeviceId& id) EXCLUDES(lib_mu_);
   // A live session with device `id` (dialed by this device, when `outbound_only`).
   bool HasSession(const DeviceId& id, bool outbound_only = false);
   // Sync loop: dials every paired peer with an address that has no session
@@ -114,8 +114,8 @@ class Node {
   void Emit(const NodeEvent& e);
 
   NodeOptions options_;
-  std::mutex lib_mu_;  // guards lib_ (Authorize runs on the io thread)
-  std::unique_ptr<Library> lib_;
+  Mutex lib_mu_;  // Authorize runs on the io thread
+  std::unique_ptr<Library> lib_ GUARDED_BY(lib_mu_);
   Identity identity_;
   EventBus bus_;
   std::unique_ptr<IoThread> io_;

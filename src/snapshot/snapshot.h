@@ -83,7 +83,7 @@ Result<SnapshotInfo> InspectSnapshot(const std::string& path);
 //     snapshot's epoch and a seq >= its max_seq.
 // Any failure during the transaction rolls it back: all or nothing.
 Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
-                                   std::optional<std::string> expected_sha256,
+                                   const std::optional<std::string>& expected_sha256,
                                    std::optional<DeviceRowId> source = std::nullopt);
 
 }  // namespace entrysync

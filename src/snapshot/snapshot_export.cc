@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_shared.h"
@@ -79,10 +80,10 @@ Status SyncDir(const std::string& file) {
   std::string dir = fs::path(file).parent_path().string();
   if (dir.empty()) dir = ".";
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return IOError("open folder " + dir + ": " + std::strerror(errno));
+  if (fd < 0) return IOError("open folder " + dir + ": " + std::generic_category().message(errno));
   int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) return IOError("sync folder " + dir + ": " + std::strerror(errno));
+  if (rc != 0) return IOError("sync folder " + dir + ": " + std::generic_category().message(errno));
   return Status::Ok();
 }
 

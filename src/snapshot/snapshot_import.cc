@@ -172,7 +172,7 @@ Status RecordImport(Library& lib, const SnapshotInfo& info, DeviceRowId owner,
 }  // namespace
 
 Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
-                                   std::optional<std::string> expected_sha256,
+                                   const std::optional<std::string>& expected_sha256,
                                    std::optional<DeviceRowId> source) {
   auto t0 = std::chrono::steady_clock::now();
   ES_ASSIGN_OR_RETURN(SnapshotInfo info, InspectFile(path, expected_sha256));

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 
 #include "base/hash.h"
 
@@ -51,7 +52,7 @@ Result<FileScan> ScanFile(const std::string& path, bool fsync_it) {
   int fd = ::open(path.c_str(), fsync_it ? O_RDWR : O_RDONLY);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("snapshot " + path + ": no such file");
-    return IOError("open snapshot " + path + ": " + std::strerror(errno));
+    return IOError("open snapshot " + path + ": " + std::generic_category().message(errno));
   }
   FileScan out;
   Sha256 sha;
@@ -62,7 +63,7 @@ Result<FileScan> ScanFile(const std::string& path, bool fsync_it) {
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return IOError("read snapshot " + path + ": " + std::strerror(e));
+      return IOError("read snapshot " + path + ": " + std::generic_category().message(e));
     }
     if (n == 0) break;
     if (out.size < sizeof(out.header)) {
@@ -75,7 +76,7 @@ Result<FileScan> ScanFile(const std::string& path, bool fsync_it) {
   if (fsync_it && ::fsync(fd) != 0) {
     int e = errno;
     ::close(fd);
-    return IOError("sync snapshot " + path + ": " + std::strerror(e));
+    return IOError("sync snapshot " + path + ": " + std::generic_category().message(e));
   }
   ::close(fd);
   out.sha256 = sha.FinishHex();

@@ -22,7 +22,8 @@ const char* const kEntryColumns =
     "e.uuid, e.parent, l.uuid, e.name, e.extension, e.kind, e.size, e.inode, "
     "e.created_ns, e.modified_ns, e.accessed_ns, e.content_hash, e.seq, e.deleted";
 
-EntryRecord ReadEntryRow(const Stmt& st, int c) {
+EntryRecord ReadEntryRow(const Stmt& st, int first) {
+  const int c = first;
   EntryRecord r;
   r.uuid = st.UuidAt(c + 0);
   r.parent = st.UuidAt(c + 1);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 
 namespace entrysync {
 namespace {
@@ -36,20 +37,20 @@ std::string Describe(const std::optional<LockHolder>& h) {
 Result<std::unique_ptr<LibraryLock>> LibraryLock::Acquire(const std::string& dir, const std::string& what) {
   std::string path = LockPath(dir);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return IOError("cannot open " + path + ": " + std::strerror(errno));
+  if (fd < 0) return IOError("cannot open " + path + ": " + std::generic_category().message(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     std::optional<LockHolder> h = ReadHolder(fd);
     ::close(fd);
     if (err == EWOULDBLOCK) return Aborted("library " + dir + " is in use by " + Describe(h));
-    return IOError("cannot lock " + path + ": " + std::strerror(err));
+    return IOError("cannot lock " + path + ": " + std::generic_category().message(err));
   }
   std::string text = std::to_string(::getpid()) + " " + what + "\n";
   if (::ftruncate(fd, 0) != 0 ||
       ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     int err = errno;
     ::close(fd);
-    return IOError("cannot write " + path + ": " + std::strerror(err));
+    return IOError("cannot write " + path + ": " + std::generic_category().message(err));
   }
   return std::unique_ptr<LibraryLock>(new LibraryLock(fd));
 }
