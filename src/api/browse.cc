@@ -61,7 +61,7 @@ Status LoadFromPeers(Node& node, const DeviceInfo& owner, const std::string& pat
     }
     auto result = std::make_shared<std::promise<Status>>();  // outlives a wait that timed out
     auto future = result->get_future();
-    (*s)->RequestPath(owner.uuid, path, [result](Status st) { result->set_value(st); });
+    (*s)->RequestPath(owner.uuid, path, [result](const Status& st) { result->set_value(st); });
     if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
       last = Aborted("loading " + path + " from " + p.name + " timed out");
       continue;
@@ -75,7 +75,7 @@ Status LoadFromPeers(Node& node, const DeviceInfo& owner, const std::string& pat
 }  // namespace
 
 Result<Listing> Engine::List(const Uuid& owner, const std::string& path, const ListOptions& options) {
-  std::unique_lock<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo o, impl_->OwnerRow(owner));
   if (!o.is_local && !path.empty()) {
     ES_ASSIGN_OR_RETURN(auto peers, PeersToAsk(*impl_->lib, o, path, options.refresh));
@@ -86,10 +86,10 @@ Result<Listing> Engine::List(const Uuid& owner, const std::string& path, const L
       node_options.sync.auto_fetch = false;
       ES_ASSIGN_OR_RETURN(auto node, Node::Open(std::move(node_options)));
       ES_RETURN_IF_ERROR(node->Start());
-      lock.unlock();  // the network may take a while; the library stays usable
+      lock.Unlock();  // the network may take a while; the library stays usable
       Status loaded = LoadFromPeers(*node, o, path, peers);
       node->Stop();
-      lock.lock();
+      lock.Lock();
       if (!loaded.ok() && !HeldHere(*impl_->lib, o, path)) return loaded;  // else: show what is held
     }
   }

@@ -21,7 +21,7 @@ ControlReply ReplyOf(Result<T> r) {
 
 std::optional<DaemonRef> Engine::Impl::OtherDaemon() {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (node) return std::nullopt;
   }
   std::optional<LockHolder> holder = LibraryLock::Holder(dir);

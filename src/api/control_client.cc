@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "api/control_server.h"
 
@@ -38,7 +39,7 @@ Result<ControlReply> CallDaemon(const DaemonRef& daemon, const ControlRequest& r
   };
 
   Fd sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (sock.fd < 0) return no_answer(std::strerror(errno));
+  if (sock.fd < 0) return no_answer(std::generic_category().message(errno));
   // For a Unix socket, the send timeout bounds connect too (a full backlog).
   timeval tv{kConnectTimeoutSec, 0};
   ::setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -49,13 +50,14 @@ Result<ControlReply> CallDaemon(const DaemonRef& daemon, const ControlRequest& r
   do {
     rc = ::connect(sock.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return no_answer(errno == EAGAIN ? "timed out" : std::strerror(errno));
+  if (rc != 0) return no_answer(errno == EAGAIN ? "timed out" : std::generic_category().message(errno));
 
   size_t at = 0;
   while (at < line.size()) {
     ssize_t n = ::send(sock.fd, line.data() + at, line.size() - at, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return no_answer(n < 0 && errno == EAGAIN ? "timed out" : std::strerror(errno));
+    if (n <= 0)
+      return no_answer(n < 0 && errno == EAGAIN ? "timed out" : std::generic_category().message(errno));
     at += static_cast<size_t>(n);
   }
 
@@ -74,11 +76,11 @@ Result<ControlReply> CallDaemon(const DaemonRef& daemon, const ControlRequest& r
     if (buffer.size() > kMaxControlReply) return Corruption(who + " sent a reply line longer than 16 MiB");
     ssize_t got = ::recv(sock.fd, chunk, sizeof chunk, 0);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0)
-      return Aborted(who + " closed the control connection before it answered " + op +
-                     " (it may or may not have done it)");
+    if (got <= 0) break;
     buffer.append(chunk, static_cast<size_t>(got));
   }
+  return Aborted(who + " closed the control connection before it answered " + op +
+                 " (it may or may not have done it)");
 }
 
 }  // namespace entrysync

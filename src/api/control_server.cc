@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <system_error>
 
 namespace entrysync {
 
@@ -47,7 +48,7 @@ std::optional<pid_t> Allowed(int fd) {
 }
 
 Status Fail(const std::string& what, const std::string& path) {
-  return IOError("control socket " + path + ": " + what + ": " + std::strerror(errno));
+  return IOError("control socket " + path + ": " + what + ": " + std::generic_category().message(errno));
 }
 
 }  // namespace
@@ -124,7 +125,7 @@ void ControlServer::Run() {
   for (;;) {
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      spdlog::error("control: poll: {}", std::strerror(errno));
+      spdlog::error("control: poll: {}", std::generic_category().message(errno));
       return;
     }
     if (fds[1].revents) return;

@@ -36,7 +36,7 @@ Result<std::vector<OwnerAdvanced>> Engine::Impl::Holdings() {
 
 void Engine::Impl::PublishAdvances() {
   Result<std::vector<OwnerAdvanced>> held = [this] {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     return Holdings();
   }();
   if (!held.ok()) return;  // the next advance reports it
@@ -52,7 +52,7 @@ NodeOptions Engine::Impl::NodeOptionsFor(const SyncConfig& sync) {
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto held = impl_->Holdings();
   if (held.ok())
     for (const auto& a : *held) impl_->events.Seed(a);
@@ -77,7 +77,7 @@ const std::string& Engine::library_dir() const { return impl_->dir; }
 const Uuid& Engine::library_id() const { return impl_->library_id; }
 
 Result<LibraryIdentity> Engine::Identity() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(auto id, EnsureIdentity(*impl_->lib));
   ES_ASSIGN_OR_RETURN(DeviceInfo me, impl_->lib->LocalDevice());
   return LibraryIdentity{.device_id = id.device_id(),
@@ -87,7 +87,7 @@ Result<LibraryIdentity> Engine::Identity() {
 }
 
 Result<std::vector<Device>> Engine::Devices() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(auto devices, impl_->lib->ListDevices());
   std::vector<Device> out;
   out.reserve(devices.size());
@@ -96,13 +96,13 @@ Result<std::vector<Device>> Engine::Devices() {
 }
 
 Result<Device> Engine::LocalDevice() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo me, impl_->lib->LocalDevice());
   return ToDevice(me);
 }
 
 Result<Device> Engine::FindDevice(const std::string& name) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo d, impl_->lib->FindDeviceByName(name));
   return ToDevice(d);
 }
@@ -111,7 +111,7 @@ Result<Device> Engine::Pair(const std::string& name, const DeviceId& id, const s
   if (!address.empty()) ES_RETURN_IF_ERROR(ValidateAddress(address));
   ControlRequest request = PairRequest(name, id, address);
   if (auto routed = impl_->Route<Device>(request)) return std::move(*routed);
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_RETURN_IF_ERROR(EnsureIdentity(lib).status());
   ES_ASSIGN_OR_RETURN(DeviceRowId row, lib.AddPeer(name, id, address));
@@ -122,7 +122,7 @@ Result<Device> Engine::Pair(const std::string& name, const DeviceId& id, const s
 
 Status Engine::Unpair(const DeviceId& id) {
   if (auto routed = impl_->Route<std::monostate>(UnpairRequest(id))) return routed->status();
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_ASSIGN_OR_RETURN(DeviceInfo d, lib.FindDeviceById(id));
   // The store unpairs by name: make sure the name leads to this device.

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +15,7 @@
 #include "api/control_server.h"
 #include "api/event_hub.h"
 #include "base/event_bus.h"
+#include "base/mutex.h"
 #include "entrysync/engine.h"
 #include "node/node.h"
 #include "store/library.h"
@@ -32,24 +32,24 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
 
   // Guards the members below: one thread at a time uses the library's
   // connection (Library is not thread-safe) or starts and stops the node.
-  std::mutex mu;
-  std::unique_ptr<Library> lib;
+  Mutex mu;
+  std::unique_ptr<Library> lib GUARDED_BY(mu);
   // The TransactionManager's bus while no node runs; nothing subscribes.
   EventBus bus;
-  std::unique_ptr<Node> node;  // while started
+  std::unique_ptr<Node> node GUARDED_BY(mu);  // while started
   // While started as the daemon (StartOptions::write_status): the node
   // holds the library's process lock, and serves other processes' writes
   // on LIBRARY/control.sock (docs/control.md).
-  bool daemon = false;
-  std::unique_ptr<ControlServer> control;
+  bool daemon GUARDED_BY(mu) = false;
+  std::unique_ptr<ControlServer> control GUARDED_BY(mu);
 
   // The bus this connection's commits are announced on: the node's while
   // one runs, so that they reach its peers at once. REQUIRES: mu held.
-  EventBus& CommitBus() { return node ? node->bus() : bus; }
+  EventBus& CommitBus() REQUIRES(mu) { return node ? node->bus() : bus; }
   // The daemon that owns the library from another process (it holds the
   // process lock as kDaemonLockHolder), when this Engine runs no node.
   // Takes mu (REQUIRES: not held).
-  std::optional<DaemonRef> OtherDaemon();
+  std::optional<DaemonRef> OtherDaemon() EXCLUDES(mu);
   // Sends a write to the daemon of another process when there is one
   // (docs/control.md); nullopt when there is none and the caller should run
   // it here. Otherwise the call's result as the daemon returned it, or why
@@ -57,21 +57,21 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   // not held.
   template <class T>
   std::optional<Result<T>> Route(const ControlRequest& request,
-                                 const std::function<void(uint64_t)>& progress = nullptr);
+                                 const std::function<void(uint64_t)>& progress = nullptr) EXCLUDES(mu);
 
   // The device row of `owner`. NotFound when unknown. REQUIRES: mu held.
-  Result<DeviceInfo> OwnerRow(const Uuid& owner);
+  Result<DeviceInfo> OwnerRow(const Uuid& owner) REQUIRES(mu);
   // What the library holds of each owner: this device's max seq, the
   // watermark of every other. REQUIRES: mu held.
-  Result<std::vector<OwnerAdvanced>> Holdings();
+  Result<std::vector<OwnerAdvanced>> Holdings() REQUIRES(mu);
   // Publishes an OwnerAdvanced for each owner that moved since it was last
   // reported. Takes mu (REQUIRES: not held).
-  void PublishAdvances();
+  void PublishAdvances() EXCLUDES(mu);
   // Options for a node on this library whose events go to `events`.
   NodeOptions NodeOptionsFor(const SyncConfig& sync);
   // The node running on the library (this Engine's, else another live
   // process's status file), or none. REQUIRES: mu held.
-  std::optional<DaemonStatus> RunningNode();
+  std::optional<DaemonStatus> RunningNode() REQUIRES(mu);
 };
 
 // The daemon's side of the control channel: runs `request` on `engine`

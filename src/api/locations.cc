@@ -33,7 +33,7 @@ IndexOptions ToIndexOptions(const ScanOptions& o) {
 }  // namespace
 
 Result<std::vector<Location>> Engine::Locations(std::optional<Uuid> owner) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   std::optional<DeviceRowId> row;
   if (owner) {
@@ -49,7 +49,7 @@ Result<std::vector<Location>> Engine::Locations(std::optional<Uuid> owner) {
 }
 
 Result<Location> Engine::FindLocalLocation(const std::string& path) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   auto real = DefaultEnv()->RealPath(path);
   ES_ASSIGN_OR_RETURN(auto found,
@@ -62,7 +62,7 @@ Result<ScanReport> Engine::AddLocation(const std::string& path, const ScanOption
   ControlRequest request = AddLocationRequest(AbsolutePath(path));
   if (auto routed = impl_->Route<ScanReport>(request, options.progress)) return std::move(*routed);
   Result<ScanReport> report = [&]() -> Result<ScanReport> {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     Library& lib = *impl_->lib;
     TransactionManager tm(lib, impl_->CommitBus());
     Indexer ix(lib, tm, DefaultEnv());
@@ -78,7 +78,7 @@ Result<ScanReport> Engine::Rescan(const Uuid& location, const ScanOptions& optio
   ControlRequest request = RescanRequest(location);
   if (auto routed = impl_->Route<ScanReport>(request, options.progress)) return std::move(*routed);
   Result<ScanReport> report = [&]() -> Result<ScanReport> {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     Library& lib = *impl_->lib;
     ES_ASSIGN_OR_RETURN(LocationInfo loc, lib.FindLocationByUuid(location));
     TransactionManager tm(lib, impl_->CommitBus());

@@ -107,7 +107,7 @@ std::optional<DaemonStatus> Engine::Impl::RunningNode() {
 }
 
 Result<LibraryStats> Engine::Stats() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
   ES_ASSIGN_OR_RETURN(auto locations, lib.ListLocations(std::nullopt));
@@ -140,7 +140,7 @@ Result<LibraryStats> Engine::Stats() {
 }
 
 Result<LibraryStatus> Engine::GetStatus() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib.LocalDevice());
   LibraryStatus out;
@@ -170,13 +170,13 @@ Result<LibraryStatus> Engine::GetStatus() {
 }
 
 Status Engine::Export(const Uuid& owner, const std::function<void(std::string_view line)>& line) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo o, impl_->OwnerRow(owner));
   return ExportOwner(*impl_->lib, o.id, [&line](const std::string& l) { line(l); });
 }
 
 Result<OwnerDigest> Engine::Digest(const Uuid& owner) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo o, impl_->OwnerRow(owner));
   ES_ASSIGN_OR_RETURN(auto d, DigestOwner(*impl_->lib, o.id));
   return OwnerDigest{.sha256 = d.sha256_hex, .entries = d.entries, .live = d.live};

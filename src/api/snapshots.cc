@@ -16,7 +16,7 @@ Result<SnapshotSummary> Engine::InspectSnapshot(const std::string& path) {
 }
 
 Result<SnapshotSummary> Engine::ExportSnapshot(const Uuid& owner, const std::string& path) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   ES_ASSIGN_OR_RETURN(DeviceInfo o, impl_->OwnerRow(owner));
   ES_ASSIGN_OR_RETURN(SnapshotInfo info, ::entrysync::ExportSnapshot(*impl_->lib, o.id, AbsolutePath(path)));
   return ToSnapshotSummary(info);
@@ -40,7 +40,7 @@ Result<SnapshotImport> Engine::ImportSnapshot(const std::string& path,
   ControlRequest request = ImportSnapshotRequest(abs, expected_sha256);
   if (auto routed = impl_->Route<SnapshotImport>(request)) return std::move(*routed);
   Result<SnapshotImport> imported = [&]() -> Result<SnapshotImport> {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (impl_->node && impl_->daemon) {
       ES_ASSIGN_OR_RETURN(ImportStats st, impl_->node->ImportSnapshot(abs, expected_sha256));
       return ToSnapshotImport(st);

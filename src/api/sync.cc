@@ -17,7 +17,7 @@ Status Engine::Start(const StartOptions& options) {
   // (its request in progress, if any, waits for mu).
   std::unique_ptr<ControlServer> control;
   return [&]() -> Status {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (impl_->node) return AlreadyExists("a node already runs on " + impl_->dir + " in this process");
     NodeOptions o = impl_->NodeOptionsFor(ToSyncConfig(options.sync));
     o.listen = options.listen;
@@ -53,13 +53,13 @@ Status Engine::Start(const StartOptions& options) {
 void Engine::Stop() {
   std::unique_ptr<ControlServer> control;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     control = std::move(impl_->control);
   }
   control.reset();
   std::unique_ptr<Node> node;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     node = std::move(impl_->node);
     impl_->daemon = false;
     impl_->lib->SetCommitNotices(true);
@@ -68,12 +68,12 @@ void Engine::Stop() {
 }
 
 bool Engine::running() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->node != nullptr;
 }
 
 uint16_t Engine::listen_port() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->node ? impl_->node->listen_port() : 0;
 }
 
@@ -102,7 +102,7 @@ Result<SyncReport> Engine::SyncOnce(const DeviceId& peer, const SyncOnceOptions&
   DeviceInfo target;
   NodeOptions o;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     auto d = impl_->lib->FindDeviceById(peer);
     if (!d.ok() && d.status().code() != Code::kNotFound) return d.status();
     if (!d.ok() || d->is_local || !d->trusted)

@@ -9,6 +9,7 @@ namespace entrysync::cli {
 
 Result<std::string> Globals::LibraryDir() const {
   if (!library.empty()) return library;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before the command starts any thread
   const char* env = std::getenv("ENTRYSYNC_LIBRARY");
   if (env != nullptr && *env != '\0') return std::string(env);
   return InvalidArgument("no library given: pass --library DIR or set ENTRYSYNC_LIBRARY");

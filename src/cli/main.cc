@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "entrysync/log.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   using namespace entrysync::cli;
   // Logs go to stderr: stdout carries only a command's output (JSON included).
   entrysync::SetLogLevel(entrysync::LogLevel::kInfo);
@@ -28,7 +31,7 @@ int main(int argc, char** argv) {
       ++i;
       continue;
     }
-    if (a.rfind("-", 0) == 0) continue;
+    if (a.rfind('-', 0) == 0) continue;
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->check_name(a);
     if (!known) {
@@ -55,4 +58,19 @@ int main(int argc, char** argv) {
     return s.code() == entrysync::Code::kInvalidArgument ? 2 : 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Errors are values below; what still throws (out of memory, a library's
+  // exception) ends the command with one line, not std::terminate.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "entrysync: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "entrysync: error: an unknown exception\n");
+  }
+  return 1;
 }
