@@ -9,8 +9,11 @@ Status SessionShared::FailRequest(uint64_t request_id, const Status& why) {
   return Status::Ok();
 }
 
-Result<DeviceRowId> SessionShared::OwnerRow(const Uuid& owner, const std::string& name) {
-  return lib->EnsureDevice(owner, name.empty() ? owner.ToString().substr(0, 8) : name);
+Result<std::optional<WatermarkInfo>> SessionShared::Holds(const Uuid& owner) {
+  auto dev = lib->FindDeviceByUuid(owner);
+  if (!dev.ok() && dev.status().code() == Code::kNotFound) return std::optional<WatermarkInfo>();
+  if (!dev.ok()) return dev.status();
+  return lib->GetWatermark(dev->id);
 }
 
 Result<std::pair<Epoch, Seq>> SessionShared::Servable(DeviceRowId owner) {

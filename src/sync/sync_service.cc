@@ -20,11 +20,13 @@ struct SyncService::Watch {
   char buf[64];
 };
 
-SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer)
+SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer,
+                         std::optional<SyncExecutor> write_exec)
     : dir_(std::move(library_dir)),
       config_(config),
       exec_(std::move(exec)),
       observer_(std::move(observer)),
+      writer_(exec_, std::move(write_exec)),
       prepare_timer_(exec_) {}
 
 SyncService::~SyncService() {
@@ -49,6 +51,10 @@ Status SyncService::Start() {
       spdlog::warn("changes made by other processes reach peers only with this process's own: {}",
                    watched.message());
   }
+  // A daemon hears its writer's commits from the writer itself; a one-shot
+  // node tells a daemon that may serve the same library.
+  ES_RETURN_IF_ERROR(writer_.Start(dir_, /*commit_notices=*/watch_ == nullptr,
+                                   [this](const OwnerPosition& pos) { OnWriterAdvanced(pos); }));
   if (config_.prepare_snapshots) {
     prepare_due_ = true;  // look at the index as it is at start
     preparer_ = std::thread([this] { PrepareLoop(); });
@@ -84,6 +90,7 @@ void SyncService::Shutdown() {
   }
   prepare_timer_.cancel();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
+  writer_.Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     prepare_stop_ = true;
@@ -96,7 +103,7 @@ void SyncService::AttachBus(EventBus& bus) {
   sub_ = bus.Subscribe([this](const Event& e) {
     std::optional<Uuid> location;
     if (auto* b = std::get_if<BulkIndexComplete>(&e)) location = b->location;
-    asio::post(exec_, [this, location] { ScheduleRefresh(location); });
+    asio::post(exec_, [this, location] { ScheduleRefresh(/*poll=*/true, location); });
   });
 }
 
@@ -155,14 +162,15 @@ bool SyncService::OnPeerReady(Session* s) {
   return true;
 }
 
-void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(); }
+void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(/*poll=*/false); }
 
 void SyncService::OnSessionUpdated(const Session*) {
   if (observer_.on_progress) observer_.on_progress();
 }
 
-void SyncService::ScheduleRefresh(std::optional<Uuid> location) {
+void SyncService::ScheduleRefresh(bool poll, std::optional<Uuid> location) {
   if (location) pending_location_ = location;
+  poll_pending_ |= poll;
   if (refresh_scheduled_ || stopped_) return;
   refresh_scheduled_ = true;
   asio::post(exec_, [this] { Refresh(); });
@@ -187,10 +195,13 @@ void SyncService::Refresh() {
   }
   closed.clear();
   for (auto& s : Sessions()) s->Poke();
-  std::optional<Uuid> location;
-  location.swap(pending_location_);
-  Status st = PollAdvances(location);
-  if (!st.ok()) spdlog::warn("sync service: {}", st.message());
+  if (poll_pending_) {
+    poll_pending_ = false;
+    std::optional<Uuid> location;
+    location.swap(pending_location_);
+    Status st = PollAdvances(location);
+    if (!st.ok()) spdlog::warn("sync service: {}", st.message());
+  }
   (void)reaped;
   if (observer_.on_changed) observer_.on_changed();
 }
@@ -206,18 +217,35 @@ Status SyncService::PollAdvances(std::optional<Uuid> location, bool baseline) {
       if (!wm) continue;
       now = {wm->epoch, wm->seq};
     }
-    auto it = announced_.find(d.uuid);
-    if (it != announced_.end() && it->second == now) continue;
-    announced_[d.uuid] = now;
     // Sessions' Hellos carry the starting point. An owner first held after
     // that (its first rows just pulled) is an advance like any other.
-    if (baseline) continue;
-    if (d.is_local) ArmPrepare();
-    if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
-    for (auto& s : Sessions())
-      if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, d.is_local ? location : std::nullopt);
+    if (baseline) {
+      announced_[d.uuid] = now;
+      continue;
+    }
+    Announce(d, now, d.is_local ? location : std::nullopt);
   }
   return Status::Ok();
+}
+
+void SyncService::OnWriterAdvanced(const OwnerPosition& pos) {
+  if (stopped_) return;
+  auto d = lib_->FindDeviceByUuid(pos.owner);  // committed before this runs
+  if (!d.ok()) {
+    spdlog::warn("sync service: {}", d.status().message());
+    return;
+  }
+  Announce(*d, {pos.epoch, pos.seq}, std::nullopt);
+}
+
+void SyncService::Announce(const DeviceInfo& d, std::pair<Epoch, Seq> now, std::optional<Uuid> location) {
+  auto it = announced_.find(d.uuid);
+  if (it != announced_.end() && it->second == now) return;
+  announced_[d.uuid] = now;
+  if (d.is_local) ArmPrepare();
+  if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
+  for (auto& s : Sessions())
+    if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, location);
 }
 
 Status SyncService::WatchLibrary() {
@@ -243,7 +271,7 @@ void SyncService::ArmWatch() {
     asio::error_code more;
     while (watch_->socket.available(more) > 0 && !more)
       watch_->socket.receive(asio::buffer(watch_->buf), 0, more);
-    ScheduleRefresh();
+    ScheduleRefresh(/*poll=*/true);
     if (observer_.on_changed) observer_.on_changed();
     ArmWatch();
   });
