@@ -152,13 +152,13 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
     });
   };
   if (!st->started || st->stopped.load()) {
-    complete(Aborted("the library writer stopped before " + target.Describe() + " was written"));
+    complete(Aborted("the library writer stopped: " + target.Describe() + " not written"));
     return;
   }
   asio::post(*st->jobs, [st, target = std::move(target), job = std::move(job),
                          complete = std::move(complete)]() mutable {
     if (st->stopped.load()) {
-      complete(Aborted("the library writer stopped before " + target.Describe() + " was written"));
+      complete(Aborted("the library writer stopped: " + target.Describe() + " not written"));
       return;
     }
     Result<WriteOutcome> r = job(*st);
