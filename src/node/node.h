@@ -6,8 +6,9 @@
 //   - the io thread (net::IoThread "es-io") owns every socket and TLS
 //     object; it decodes frames and answers pings;
 //   - the sync loop ("es-sync") runs every session's protocol state
-//     machine, the SyncService, the dialer's and status writer's timers,
-//     and owns the library's one write connection;
+//     machine, the SyncService, the dialer's and status writer's timers;
+//   - the library writer ("es-write", sync/writer.h) owns the library's
+//     write connection: the rows sessions apply are jobs posted to it;
 //   - the snapshot preparer exports this device's index in the background
 //     (SyncService).
 // Nothing polls: idle, the node wakes for keepalives only.
