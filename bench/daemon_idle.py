@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,19 +147,35 @@ class Setup:
     def serve_all_dialing(self):
         """Makes every paired daemon dial its peers at the same moment: the
         daemons start paired without addresses (so they dial nobody) and
-        listen; then, all stopped (SIGSTOP), each gets its peers' addresses
-        (`peer add` again, a commit that queues a notice for the daemon) and
-        all continue at once: each hears the commit and dials every peer,
-        which is dialing it too."""
+        listen; then, all stopped (SIGSTOP), each is sent its peers'
+        addresses (`peer add` again, which the CLI hands to the daemon over
+        LIBRARY/control.sock: the requests wait in the socket's backlog) and
+        all continue at once: each pairs and dials every peer, which is
+        dialing it too."""
         self.serve()
         for d in self.devices:
             os.kill(d.proc.pid, signal.SIGSTOP)
+        env = dict(os.environ)
+        env.pop("ENTRYSYNC_LIBRARY", None)
+        pending = []
         try:
             for a, b in self.edges:
-                es.pair(self.by_name[a], self.by_name[b])
+                for x, y in ((self.by_name[a], self.by_name[b]), (self.by_name[b], self.by_name[a])):
+                    args = [es.BIN, "--library", x.lib, "peer", "add", "--name", y.name, "--id", y.device_id,
+                            "--addr", y.addr]
+                    pending.append((args, subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                                           stderr=subprocess.PIPE, text=True)))
+            # Time for every command to start and queue its request (a late
+            # one is served a little later: the dials are then less
+            # simultaneous, nothing breaks).
+            time.sleep(0.5)
         finally:
             for d in self.devices:
                 os.kill(d.proc.pid, signal.SIGCONT)
+        for args, p in pending:
+            out, err = p.communicate(timeout=60 * es.SLOW)
+            if p.returncode != 0:
+                raise RuntimeError("%s -> rc %d: %s" % (" ".join(args), p.returncode, err.strip()))
 
     def connections(self, name):
         """What the daemon's log says of its connections: dials that came up,

@@ -18,8 +18,19 @@
 // serialized on the Engine's one SQLite connection; AddLocation and Rescan
 // hold it for their whole walk, SyncOnce and List's load of a remote folder
 // wait for the network without holding it. Other processes may open the
-// same library at the same time (SQLite serializes writers); at most one
-// node (Start, or `entrysync serve`) should run on a library.
+// same library at the same time (SQLite serializes writers); one daemon
+// (Start with write_status, or `entrysync serve`) owns a library at a time.
+//
+// Writes and the daemon: while a daemon of another process owns the
+// library, an Engine that runs no node sends its writes (AddLocation,
+// Rescan, Pair, Unpair, ImportSnapshot) to that daemon over
+// LIBRARY/control.sock (docs/control.md), which runs them and pushes their
+// commits to its peers at once; the result, errors included, is the one the
+// daemon's Engine returned. Progress callbacks still run on the calling
+// thread. A daemon that holds the library but does not answer fails the
+// call with IOError naming its pid and the socket; nothing is changed. The
+// daemon serves such writes one at a time: a call may wait for another
+// process's.
 //
 // Callbacks (ScanOptions::progress, SyncOnceOptions::progress) run on the
 // calling thread. Event handlers (Subscribe) run on a thread of the node or
@@ -97,8 +108,9 @@ class ENTRYSYNC_EXPORT Engine {
   // Creates this device's key pair if needed. InvalidArgument for an empty
   // name, a malformed address, or this device's own id.
   Result<Device> Pair(const std::string& name, const DeviceId& id, const std::string& address = "");
-  // Unpairs the device `id`: it is refused from now on (a running node ends
-  // no session it already has); the entries replicated from it stay.
+  // Unpairs the device `id`: it is refused from now on, and a running
+  // daemon (this Engine's node, or another process's) ends the sessions it
+  // has with it; the entries replicated from it stay.
   // NotFound when no device has that id; InvalidArgument for this device.
   Status Unpair(const DeviceId& id);
 
@@ -162,10 +174,14 @@ class ENTRYSYNC_EXPORT Engine {
   Result<SnapshotSummary> ExportSnapshot(const Uuid& owner, const std::string& path);
   // Replaces what this library holds of the snapshot's owner with the
   // snapshot, in one transaction (all or nothing), after checking it (its
-  // SHA-256 must equal `expected_sha256`, hex, when given). Refuses,
-  // changing nothing: Corruption (a bad file), PermissionDenied (another
-  // library, or this device's own index), AlreadyExists ("already
-  // current"), Aborted (a node runs on the library: stop it first).
+  // SHA-256 must equal `expected_sha256`, hex, when given); connected peers
+  // then hear of it. A daemon imports it through its node's write
+  // connection (the daemon of another process does it for this Engine);
+  // without one, this process holds the library's lock while it imports.
+  // Refuses, changing nothing: Corruption (a bad file), PermissionDenied
+  // (another library, or this device's own index), AlreadyExists ("already
+  // current"), Aborted (another process's offline import holds the library,
+  // or this Engine's node runs without write_status).
   Result<SnapshotImport> ImportSnapshot(const std::string& path,
                                         const std::optional<std::string>& expected_sha256 = std::nullopt);
 
@@ -173,10 +189,15 @@ class ENTRYSYNC_EXPORT Engine {
 
   // Starts this device's node: accepts paired peers on options.listen, dials
   // every paired peer with an address, and syncs continuously in the
-  // background until Stop. AlreadyExists when started; InvalidArgument for
-  // a malformed address; IOError when it cannot listen.
+  // background until Stop. With options.write_status it is the library's
+  // daemon: it holds LIBRARY/lock and serves other processes' writes on
+  // LIBRARY/control.sock (mode 0600) on one thread of its own.
+  // AlreadyExists when started; Aborted naming the pid when another process
+  // owns the library; InvalidArgument for a malformed address; IOError when
+  // it cannot listen or create the control socket.
   Status Start(const StartOptions& options = {});
-  // Closes every session and stops the node. Idempotent.
+  // Stops serving other processes (a write in progress finishes first),
+  // closes every session and stops the node. Idempotent.
   void Stop();
   bool running() const;
   // The port the node accepts peers on; 0 when not listening.

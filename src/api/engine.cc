@@ -109,15 +109,19 @@ Result<Device> Engine::FindDevice(const std::string& name) {
 
 Result<Device> Engine::Pair(const std::string& name, const DeviceId& id, const std::string& address) {
   if (!address.empty()) ES_RETURN_IF_ERROR(ValidateAddress(address));
+  ControlRequest request = PairRequest(name, id, address);
+  if (auto routed = impl_->Route<Device>(request)) return std::move(*routed);
   std::lock_guard<std::mutex> lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_RETURN_IF_ERROR(EnsureIdentity(lib).status());
   ES_ASSIGN_OR_RETURN(DeviceRowId row, lib.AddPeer(name, id, address));
   ES_ASSIGN_OR_RETURN(DeviceInfo d, lib.GetDevice(row));
+  if (impl_->node) impl_->node->PeerChanged(id);
   return ToDevice(d);
 }
 
 Status Engine::Unpair(const DeviceId& id) {
+  if (auto routed = impl_->Route<std::monostate>(UnpairRequest(id))) return routed->status();
   std::lock_guard<std::mutex> lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_ASSIGN_OR_RETURN(DeviceInfo d, lib.FindDeviceById(id));
@@ -126,7 +130,9 @@ Status Engine::Unpair(const DeviceId& id) {
   if (named.id != d.id)
     return InvalidArgument("device " + id.ToShortString() + " shares the name '" + d.name +
                            "' with another device: pair it under another name first");
-  return lib.RemovePeer(d.name);
+  ES_RETURN_IF_ERROR(lib.RemovePeer(d.name));
+  if (impl_->node) impl_->node->PeerChanged(id);
+  return Status::Ok();
 }
 
 SubscriptionId Engine::Subscribe(std::function<void(const EngineEvent&)> handler) {

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/control_client.h"
+#include "api/control_server.h"
 #include "api/event_hub.h"
 #include "base/event_bus.h"
 #include "entrysync/engine.h"
@@ -32,10 +34,30 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   // connection (Library is not thread-safe) or starts and stops the node.
   std::mutex mu;
   std::unique_ptr<Library> lib;
-  // The TransactionManager's bus. Nothing subscribes: a running node sees
-  // this connection's commits through SQLite, as it sees other processes'.
+  // The TransactionManager's bus while no node runs; nothing subscribes.
   EventBus bus;
   std::unique_ptr<Node> node;  // while started
+  // While started as the daemon (StartOptions::write_status): the node
+  // holds the library's process lock, and serves other processes' writes
+  // on LIBRARY/control.sock (docs/control.md).
+  bool daemon = false;
+  std::unique_ptr<ControlServer> control;
+
+  // The bus this connection's commits are announced on: the node's while
+  // one runs, so that they reach its peers at once. REQUIRES: mu held.
+  EventBus& CommitBus() { return node ? node->bus() : bus; }
+  // The daemon that owns the library from another process (it holds the
+  // process lock as kDaemonLockHolder), when this Engine runs no node.
+  // Takes mu (REQUIRES: not held).
+  std::optional<DaemonRef> OtherDaemon();
+  // Sends a write to the daemon of another process when there is one
+  // (docs/control.md); nullopt when there is none and the caller should run
+  // it here. Otherwise the call's result as the daemon returned it, or why
+  // the daemon could not be asked. Publishes what advanced. REQUIRES: mu
+  // not held.
+  template <class T>
+  std::optional<Result<T>> Route(const ControlRequest& request,
+                                 const std::function<void(uint64_t)>& progress = nullptr);
 
   // The device row of `owner`. NotFound when unknown. REQUIRES: mu held.
   Result<DeviceInfo> OwnerRow(const Uuid& owner);
@@ -51,6 +73,31 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   // process's status file), or none. REQUIRES: mu held.
   std::optional<DaemonStatus> RunningNode();
 };
+
+// The daemon's side of the control channel: runs `request` on `engine`
+// (which runs the node) and returns the final reply. Runs on the
+// ControlServer's thread.
+ControlReply ServeControlRequest(Engine& engine, const ControlRequest& request,
+                                 const std::function<void(uint64_t)>& progress);
+// One debug line: the daemon with `pid` did `request`.
+void LogRouted(const ControlRequest& request, int pid);
+
+template <class T>
+std::optional<Result<T>> Engine::Impl::Route(const ControlRequest& request,
+                                             const std::function<void(uint64_t)>& progress) {
+  std::optional<DaemonRef> daemon = OtherDaemon();
+  if (!daemon) return std::nullopt;
+  Result<ControlReply> reply = CallDaemon(*daemon, request, progress);
+  // Not answered because it stopped meanwhile: the library is free to write.
+  if (!reply.ok() && reply.status().code() == Code::kIOError && !OtherDaemon()) return std::nullopt;
+  if (!reply.ok()) return Result<T>(reply.status());
+  LogRouted(request, daemon->pid);
+  PublishAdvances();
+  if (reply->kind == ControlReply::Kind::kError) return Result<T>(reply->error);
+  if (auto* value = std::get_if<T>(&reply->value)) return Result<T>(std::move(*value));
+  return Result<T>(Corruption(std::string("the daemon's reply to ") + ControlOpName(request.op) +
+                              " holds another kind of result"));
+}
 
 // `path` made absolute and lexically normal ("a/../b" -> "/cwd/b"); symlinks
 // are not resolved.

@@ -59,10 +59,12 @@ Result<Location> Engine::FindLocalLocation(const std::string& path) {
 }
 
 Result<ScanReport> Engine::AddLocation(const std::string& path, const ScanOptions& options) {
+  ControlRequest request = AddLocationRequest(AbsolutePath(path));
+  if (auto routed = impl_->Route<ScanReport>(request, options.progress)) return std::move(*routed);
   Result<ScanReport> report = [&]() -> Result<ScanReport> {
     std::lock_guard<std::mutex> lock(impl_->mu);
     Library& lib = *impl_->lib;
-    TransactionManager tm(lib, impl_->bus);
+    TransactionManager tm(lib, impl_->CommitBus());
     Indexer ix(lib, tm, DefaultEnv());
     ES_ASSIGN_OR_RETURN(IndexReport r, ix.AddLocation(path, ToIndexOptions(options)));
     ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
@@ -73,11 +75,13 @@ Result<ScanReport> Engine::AddLocation(const std::string& path, const ScanOption
 }
 
 Result<ScanReport> Engine::Rescan(const Uuid& location, const ScanOptions& options) {
+  ControlRequest request = RescanRequest(location);
+  if (auto routed = impl_->Route<ScanReport>(request, options.progress)) return std::move(*routed);
   Result<ScanReport> report = [&]() -> Result<ScanReport> {
     std::lock_guard<std::mutex> lock(impl_->mu);
     Library& lib = *impl_->lib;
     ES_ASSIGN_OR_RETURN(LocationInfo loc, lib.FindLocationByUuid(location));
-    TransactionManager tm(lib, impl_->bus);
+    TransactionManager tm(lib, impl_->CommitBus());
     Indexer ix(lib, tm, DefaultEnv());
     ES_ASSIGN_OR_RETURN(IndexReport r, ix.Rescan(loc, ToIndexOptions(options)));
     ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());

@@ -22,23 +22,37 @@ Result<SnapshotSummary> Engine::ExportSnapshot(const Uuid& owner, const std::str
   return ToSnapshotSummary(info);
 }
 
+namespace {
+SnapshotImport ToSnapshotImport(const ImportStats& st) {
+  return SnapshotImport{.snapshot = ToSnapshotSummary(st.info),
+                        .rows_written = st.rows_written,
+                        .rows_replaced = st.rows_replaced,
+                        .seconds = st.seconds};
+}
+}  // namespace
+
+// With a daemon of another process, the daemon imports it (control.cc); a
+// daemon imports it through its node's write connection; otherwise this
+// process owns the library for the import's duration, as a daemon does.
 Result<SnapshotImport> Engine::ImportSnapshot(const std::string& path,
                                               const std::optional<std::string>& expected_sha256) {
+  const std::string abs = AbsolutePath(path);
+  ControlRequest request = ImportSnapshotRequest(abs, expected_sha256);
+  if (auto routed = impl_->Route<SnapshotImport>(request)) return std::move(*routed);
   Result<SnapshotImport> imported = [&]() -> Result<SnapshotImport> {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    // An import replaces an owner's rows under a running node's feet: it
-    // owns the library for its duration, as a daemon does.
-    if (impl_->node) return Aborted("this engine's node is running: stop it before importing a snapshot");
+    if (impl_->node && impl_->daemon) {
+      ES_ASSIGN_OR_RETURN(ImportStats st, impl_->node->ImportSnapshot(abs, expected_sha256));
+      return ToSnapshotImport(st);
+    }
+    if (impl_->node)
+      return Aborted("this engine's node is running without the library's lock: stop it first");
     auto owned = LibraryLock::Acquire(impl_->dir, "entrysync snapshot import");
     if (!owned.ok() && owned.status().code() == Code::kAborted)
       return Aborted(owned.status().message() + ": stop it before importing a snapshot");
     if (!owned.ok()) return owned.status();
-    ES_ASSIGN_OR_RETURN(ImportStats st,
-                        ::entrysync::ImportSnapshot(*impl_->lib, AbsolutePath(path), expected_sha256));
-    return SnapshotImport{.snapshot = ToSnapshotSummary(st.info),
-                          .rows_written = st.rows_written,
-                          .rows_replaced = st.rows_replaced,
-                          .seconds = st.seconds};
+    ES_ASSIGN_OR_RETURN(ImportStats st, ::entrysync::ImportSnapshot(*impl_->lib, abs, expected_sha256));
+    return ToSnapshotImport(st);
   }();
   if (imported.ok()) impl_->PublishAdvances();
   return imported;

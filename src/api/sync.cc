@@ -1,4 +1,6 @@
 // Engine: the node (Start, Stop) and one-shot syncs (SyncOnce).
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <thread>
 
@@ -7,24 +9,60 @@
 
 namespace entrysync {
 
+// As the daemon, the control server is made once the node holds the
+// library's lock (a socket left by a killed daemon is replaced) and before
+// it listens: whoever sees the daemon ready can reach it.
 Status Engine::Start(const StartOptions& options) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->node) return AlreadyExists("a node already runs on " + impl_->dir + " in this process");
-  NodeOptions o = impl_->NodeOptionsFor(ToSyncConfig(options.sync));
-  o.listen = options.listen;
-  o.dial_peers = options.dial_peers;
-  o.write_status = options.write_status;
-  ES_ASSIGN_OR_RETURN(auto node, Node::Open(std::move(o)));
-  ES_RETURN_IF_ERROR(node->Start());
-  impl_->node = std::move(node);
-  return Status::Ok();
+  // A server made by a Start that then failed: stopped once mu is released
+  // (its request in progress, if any, waits for mu).
+  std::unique_ptr<ControlServer> control;
+  return [&]() -> Status {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->node) return AlreadyExists("a node already runs on " + impl_->dir + " in this process");
+    NodeOptions o = impl_->NodeOptionsFor(ToSyncConfig(options.sync));
+    o.listen = options.listen;
+    o.dial_peers = options.dial_peers;
+    o.write_status = options.write_status;
+    o.on_locked = [this, &control]() -> Status {
+      auto server = ControlServer::Start(impl_->dir, [this](const ControlRequest& r, const auto& progress) {
+        return ServeControlRequest(*this, r, progress);
+      });
+      if (server.ok()) {
+        control = std::move(*server);
+      } else if (server.status().code() == Code::kInvalidArgument) {
+        spdlog::warn("other processes' writes run in those processes: {}", server.status().message());
+      } else {
+        return server.status();
+      }
+      return Status::Ok();
+    };
+    ES_ASSIGN_OR_RETURN(auto node, Node::Open(std::move(o)));
+    ES_RETURN_IF_ERROR(node->Start());
+    impl_->node = std::move(node);
+    impl_->daemon = options.write_status;
+    impl_->control = std::move(control);
+    // The node hears this connection's commits on its bus (CommitBus) and
+    // its pairings through Node::PeerChanged: no notices to itself.
+    if (impl_->daemon) impl_->lib->SetCommitNotices(false);
+    return Status::Ok();
+  }();
 }
 
+// The control server goes first, while the node still runs: a request in
+// progress finishes on it (and may need mu meanwhile).
 void Engine::Stop() {
+  std::unique_ptr<ControlServer> control;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    control = std::move(impl_->control);
+  }
+  control.reset();
   std::unique_ptr<Node> node;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     node = std::move(impl_->node);
+    impl_->daemon = false;
+    impl_->lib->SetCommitNotices(true);
   }
   if (node) node->Stop();
 }

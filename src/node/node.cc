@@ -71,7 +71,8 @@ Status Node::Authorize(const DeviceId& id) {
 
 Status Node::Start() {
   if (options_.write_status) {
-    ES_ASSIGN_OR_RETURN(lock_, LibraryLock::Acquire(options_.library_dir, "entrysync serve"));
+    ES_ASSIGN_OR_RETURN(lock_, LibraryLock::Acquire(options_.library_dir, kDaemonLockHolder));
+    if (options_.on_locked) ES_RETURN_IF_ERROR(options_.on_locked());
   }
   ES_RETURN_IF_ERROR(sync_->Start());
   started_ = true;
@@ -115,6 +116,32 @@ void Node::Stop() {
   std::error_code ec;
   if (lock_) fs::remove(fs::path(options_.library_dir) / "status.json", ec);
   lock_.reset();
+}
+
+void Node::PeerChanged(const DeviceId& id) {
+  loop_->Post([this, id] {
+    if (stopped_) return;
+    bool paired = Authorize(id).ok();
+    for (const auto& s : sync_->Sessions())
+      if (!paired && s->remote_id() == id && !s->closed())
+        s->Close(PermissionDenied("device " + ShortDeviceId(id) + " was unpaired"));
+    backoff_.erase(id);
+    OnChanged();  // redials
+  });
+}
+
+Result<ImportStats> Node::ImportSnapshot(const std::string& path,
+                                         const std::optional<std::string>& expected_sha256) {
+  if (!started_ || stopped_) return Aborted("the node is not running: cannot import " + path);
+  std::promise<Result<ImportStats>> done;
+  sync_->RunWrite([&](Library* lib) {
+    if (!lib) {
+      done.set_value(Aborted("the node stopped before importing " + path));
+      return;
+    }
+    done.set_value(::entrysync::ImportSnapshot(*lib, path, expected_sha256));
+  });
+  return done.get_future().get();
 }
 
 bool Node::HasSession(const DeviceId& id, bool outbound_only) {

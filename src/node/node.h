@@ -29,6 +29,7 @@
 #include "net/io_thread.h"
 #include "net/tls.h"
 #include "node/node_events.h"
+#include "snapshot/snapshot.h"
 #include "store/library.h"
 #include "store/library_lock.h"
 #include "sync/sync_service.h"
@@ -42,6 +43,10 @@ Result<Identity> EnsureIdentity(Library& lib);
 // "host:port" -> parts. InvalidArgument on a malformed address.
 Result<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addr);
 
+// What a daemon's LIBRARY/lock names as its holder (LibraryLock): other
+// processes tell a daemon from an offline snapshot import by it.
+inline constexpr char kDaemonLockHolder[] = "entrysync serve";
+
 struct NodeOptions {
   std::string library_dir;
   std::string listen;      // "host:port" to accept peers; "" = none
@@ -50,6 +55,9 @@ struct NodeOptions {
   // hears other processes' commits, and writes LIBRARY/status.json (when
   // something changes, at most twice a second).
   bool write_status = true;
+  // The daemon: called by Start once it holds the process lock, before it
+  // listens or writes the status file; an error fails Start.
+  std::function<Status()> on_locked;
   SyncConfig sync;
   // Events for the embedder, on the sync loop (see node_events.h).
   std::function<void(const NodeEvent&)> on_event;
@@ -70,6 +78,18 @@ class Node {
   // Commits made in this process through a TransactionManager on this bus
   // reach peers at once.
   EventBus& bus() { return bus_; }
+
+  // This process changed the pairing of device `id` in the library: ends
+  // its sessions when it is no longer paired, and dials it at once when it
+  // is (any back-off forgotten). Thread-safe.
+  void PeerChanged(const DeviceId& id);
+
+  // Imports the snapshot at `path` through the library's writer (its
+  // thread, in order with the sessions' writes), and announces what advanced to connected peers; as
+  // ::entrysync::ImportSnapshot otherwise. REQUIRES: started, not stopped,
+  // not called on the node's loops.
+  Result<ImportStats> ImportSnapshot(const std::string& path,
+                                     const std::optional<std::string>& expected_sha256);
 
   // Dials `peer` now (blocking, up to the handshake timeout) and runs a
   // session with it. REQUIRES: not called on the node's loops.

@@ -147,6 +147,21 @@ Result<std::unique_ptr<Library>> Library::Open(const std::string& dir) {
   return lib;
 }
 
+Result<std::unique_ptr<Library>> Library::OpenForReading(const std::string& dir) {
+  std::string path = (fs::path(dir) / kDbFile).string();
+  if (!fs::exists(path)) return NotFound("no library in " + dir + " (run 'entrysync init' first)");
+  ES_ASSIGN_OR_RETURN(Db db, Db::Open(path, /*create=*/false));
+  std::unique_ptr<Library> lib(new Library(dir, std::move(db)));
+  lib->notices_on_ = false;
+  ES_RETURN_IF_ERROR(lib->Configure().Wrap("open library " + dir + " for reading"));
+  if (int v = lib->schema_version(); v != kSchemaVersion)
+    return InvalidArgument("open library " + dir + " for reading: schema version " + std::to_string(v) +
+                           ", this build reads " + std::to_string(kSchemaVersion));
+  ES_RETURN_IF_ERROR(lib->LoadMeta().Wrap("open library " + dir + " for reading"));
+  ES_RETURN_IF_ERROR(lib->db_.Exec("PRAGMA query_only = ON").Wrap("open library " + dir + " for reading"));
+  return lib;
+}
+
 Status Library::Configure() {
   return db_.Exec(
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"

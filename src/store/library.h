@@ -59,6 +59,12 @@ class Library {
   // NotFound when `dir` holds no library, and with InvalidArgument when the
   // schema is newer than this build.
   static Result<std::unique_ptr<Library>> Open(const std::string& dir);
+  // Opens an existing library for reading only (PRAGMA query_only: every
+  // write through it fails), beside a writer: WAL lets it read committed
+  // rows while the writer commits. It does not migrate: fails with
+  // InvalidArgument when the schema is not this build's (open the writer
+  // first), NotFound when `dir` holds no library.
+  static Result<std::unique_ptr<Library>> OpenForReading(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
   // After each commit on this connection, a daemon serving the library

@@ -70,6 +70,36 @@ TEST(LibraryTest, OpenMissingIsNotFound) {
   EXPECT_EQ(lib.status().code(), Code::kNotFound);
 }
 
+TEST(LibraryTest, ReadingConnectionSeesCommitsAndRefusesWrites) {
+  TempDir dir;
+  auto writer = Library::Create(dir.path(), "a", std::nullopt);
+  ASSERT_TRUE(writer.ok());
+  auto reader = Library::OpenForReading(dir.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  EXPECT_EQ((*reader)->library_id(), (*writer)->library_id());
+  // A commit of the writer is visible to the reader's next statement.
+  ASSERT_TRUE((*writer)->SetEpoch((*writer)->local_device(), Epoch(77)).ok());
+  auto me = (*reader)->LocalDevice();
+  ASSERT_TRUE(me.ok());
+  EXPECT_EQ(me->epoch, Epoch(77));
+  Status w = (*reader)->SetEpoch((*reader)->local_device(), Epoch(78));
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ((*writer)->LocalDevice()->epoch, Epoch(77));
+}
+
+TEST(LibraryTest, ReadingConnectionDoesNotMigrate) {
+  TempDir dir;
+  {
+    auto lib = Library::Create(dir.path(), "a", std::nullopt);
+    ASSERT_TRUE(lib.ok());
+    ASSERT_TRUE((*lib)->db().Exec("PRAGMA user_version = 1").ok());
+  }
+  auto lib = Library::OpenForReading(dir.path());
+  ASSERT_FALSE(lib.ok());
+  EXPECT_EQ(lib.status().code(), Code::kInvalidArgument) << lib.status().message();
+  EXPECT_EQ(Library::OpenForReading(dir.Sub("nothing")).status().code(), Code::kNotFound);
+}
+
 TEST(LibraryTest, NewerSchemaIsRefused) {
   TempDir dir;
   {

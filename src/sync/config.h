@@ -54,6 +54,10 @@ struct SyncConfig {
   // Export this device's own index in the background once it is large and
   // settled, so a new peer's snapshot is ready when it asks.
   bool prepare_snapshots = true;
+  // Serving reads and snapshot exports run on threads of their own
+  // (sync/reader.h); false posts them to the sync loop instead (the
+  // simulation: one polled thread, deterministic).
+  bool reader_threads = true;
   // Bytes per SnapshotChunk; chunks take credit like batches do.
   uint32_t snapshot_chunk_bytes = 1 << 20;
   // Bytes per second a pull may take (0 = no limit): the receiver holds back

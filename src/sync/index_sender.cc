@@ -29,16 +29,66 @@ wire::Current CurrentOf(const Uuid& owner, Epoch epoch, Seq from, Seq seq, uint6
 
 }  // namespace
 
-Status SendLocations(SessionShared& s, const Uuid& owner, DeviceRowId owner_row, Epoch epoch,
-                     uint64_t transfer_id, Seq since) {
-  ES_ASSIGN_OR_RETURN(auto locs, s.lib->ListLocations(owner_row));
+Result<std::string> EncodeLocations(Library& lib, const Uuid& owner, DeviceRowId owner_row, Epoch epoch,
+                                    uint64_t transfer_id, Seq since) {
+  ES_ASSIGN_OR_RETURN(auto locs, lib.ListLocations(owner_row));
   std::vector<LocationRecord> recs;
   for (auto& l : locs) recs.push_back(l.record);
   BatchHeader hdr{owner, epoch, transfer_id, 0, 0, recs.size(), Codec::kNone, {}};
   ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildLocationBatch(hdr, recs));
   b.set_from_seq(since.value());
-  s.Send(EncodeFrame(b));
+  return EncodeFrame(b);
+}
+
+Status SendLocations(SessionShared& s, const Uuid& owner, DeviceRowId owner_row, Epoch epoch,
+                     uint64_t transfer_id, Seq since) {
+  ES_ASSIGN_OR_RETURN(std::string frame,
+                      EncodeLocations(*s.lib, owner, owner_row, epoch, transfer_id, since));
+  s.Send(std::move(frame));
   return Status::Ok();
+}
+
+Result<ChunkRead> ReadChunk(Library& lib, DeviceRowId owner_row, const ChunkRequest& r) {
+  std::vector<EntryRecord> rows;
+  rows.reserve(r.max_rows);
+  ES_RETURN_IF_ERROR(lib.ScanOwnerEntries(owner_row, r.from, r.upto, r.max_rows, [&](EntryRecord&& e) {
+    rows.push_back(std::move(e));
+    return true;
+  }));
+  ChunkRead out;
+  out.end = rows.size() < r.max_rows ? r.upto : rows.back().seq;
+  if (rows.empty()) return out;
+  if (!r.batch) {
+    for (const EntryRecord& e : rows) {
+      wire::StateChange c;
+      c.set_owner(UuidToWire(r.header.owner));
+      c.set_epoch(r.header.epoch.value());
+      EntryToWire(e, c.mutable_entry());
+      out.frames.push_back(EncodeFrame(c));
+      out.bytes += out.frames.back().size();
+    }
+    out.rows = rows.size();
+    return out;
+  }
+  // While the batch is larger than the peer's largest frame, it keeps only
+  // its first half; the rest follows in the next chunk.
+  for (;;) {
+    ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(r.header, rows));
+    b.set_from_seq(r.from.value());
+    std::string frame = EncodeFrame(b);
+    if (frame.size() <= r.max_frame) {
+      out.bytes = frame.size();
+      out.rows = rows.size();
+      out.frames.push_back(std::move(frame));
+      return out;
+    }
+    if (rows.size() == 1)
+      return InvalidArgument("a row of " + r.header.owner.ToString() +
+                             " does not fit the peer's largest frame (" + std::to_string(r.max_frame) +
+                             " bytes)");
+    rows.resize(rows.size() / 2);
+    out.end = rows.back().seq;
+  }
 }
 
 Status IndexSender::OnStateRequest(const Frame& f) {
@@ -58,6 +108,8 @@ Status IndexSender::OnStateRequest(const Frame& f) {
   s.epoch = served.first;
   s.since = Epoch(r.epoch()) == served.first ? Seq(r.since_seq()) : Seq(0);
   s.cursor = s.since;
+  s.read_cursor = s.since;
+  s.serial = ++next_serial_;
   s.upto = served.second;
   if (r.max_records() > 0) {
     // A page: stop at the max_records-th row after `since`.
@@ -132,70 +184,67 @@ Status IndexSender::PumpOne(Serve& s, bool* did_work) {
     *did_work = true;
   }
   TransferProgress& p = s_.transfers.at(s.progress);
-  if (s.strategy == Strategy::kBatch && s.credit == 0 && s.cursor < s.upto) return Status::Ok();
-  if (s.cursor < s.upto) ES_RETURN_IF_ERROR(SendRows(s, p, did_work));
-  if (s.cursor >= s.upto && p.finished == 0) ES_RETURN_IF_ERROR(FinishServe(s, p));
+  // A chunk with no rows (the range was emptied meanwhile) takes no credit.
+  bool credit = s.strategy != Strategy::kBatch || s.credit > 0;
+  if (!s.ready.empty() && (credit || s.ready.front().frames.empty())) {
+    SendChunk(s, p, std::move(s.ready.front()));
+    s.ready.pop_front();
+    *did_work = true;
+  }
+  ReadAhead(s);
+  if (s.cursor >= s.upto && s.ready.empty() && !s.reading && p.finished == 0)
+    ES_RETURN_IF_ERROR(FinishServe(s, p));
   s_.publish();
   return Status::Ok();
 }
 
-// The next batch_records rows after the cursor: one StateBatch, or that
-// many StateChanges.
-Status IndexSender::SendRows(Serve& s, TransferProgress& p, bool* did_work) {
-  const uint32_t per = s_.batch_records;
-  std::vector<EntryRecord> rows;
-  rows.reserve(per);
-  ES_RETURN_IF_ERROR(s_.lib->ScanOwnerEntries(s.owner_row, s.cursor, s.upto, per, [&](EntryRecord&& e) {
-    rows.push_back(std::move(e));
-    return true;
-  }));
-  Seq from = s.cursor;
-  s.cursor = rows.size() < per ? s.upto : rows.back().seq;
-  *did_work = true;
+// The next batch_records rows after the read cursor, read and encoded on
+// the reader: one StateBatch, or that many StateChanges.
+void IndexSender::ReadAhead(Serve& s) {
+  if (s.reading || s.read_cursor >= s.upto || s.ready.size() >= kReadAhead) return;
+  ChunkRequest r;
+  r.header = BatchHeader{s.owner, s.epoch, s.id, s.batch_index, s.total_batches, s.total, s_.codec, {}};
+  r.from = s.read_cursor;
+  r.upto = s.upto;
+  r.max_rows = s_.batch_records;
+  r.max_frame = s_.peer_max_frame;
+  r.batch = s.strategy == Strategy::kBatch;
+  s.reading = true;
+  s_.ReadThen<Result<ChunkRead>>(
+      Reader::Lane::kServe,
+      [owner_row = s.owner_row, r](Library& lib) { return ReadChunk(lib, owner_row, r); },
+      [this, id = s.id, serial = s.serial](Result<ChunkRead> c) {
+        return OnChunkRead(id, serial, std::move(c));
+      });
+}
+
+Status IndexSender::OnChunkRead(uint64_t id, uint64_t serial, Result<ChunkRead> chunk) {
+  auto it = serves_.find(id);
+  if (it == serves_.end() || it->second.serial != serial) return Status::Ok();  // aborted or replaced
+  ES_RETURN_IF_ERROR(chunk.status());
+  Serve& s = it->second;
+  s.reading = false;
+  s.read_cursor = chunk->end;
+  if (!chunk->frames.empty() && s.strategy == Strategy::kBatch) s.batch_index++;
+  s.ready.push_back(std::move(*chunk));
+  s_.wake();
+  return Status::Ok();
+}
+
+void IndexSender::SendChunk(Serve& s, TransferProgress& p, ChunkRead&& c) {
+  s.cursor = c.end;
+  p.bytes += c.bytes;
+  for (std::string& frame : c.frames) s_.Send(std::move(frame));
   if (s.strategy == Strategy::kBatch) {
-    if (!rows.empty()) {
-      ES_ASSIGN_OR_RETURN(std::string frame, EncodeBatchWithin(s, from, &rows));
-      p.bytes += frame.size();
-      s_.Send(std::move(frame));
+    if (!c.frames.empty()) {
       s.credit--;
       s_.counters.batches_sent++;
     }
   } else {
-    for (const EntryRecord& e : rows) {
-      wire::StateChange c;
-      c.set_owner(UuidToWire(s.owner));
-      c.set_epoch(s.epoch.value());
-      EntryToWire(e, c.mutable_entry());
-      std::string frame = EncodeFrame(c);
-      p.bytes += frame.size();
-      s_.Send(std::move(frame));
-    }
-    s_.counters.changes_sent += rows.size();
+    s_.counters.changes_sent += c.rows;
   }
-  s_.counters.rows_sent += rows.size();
-  p.done += rows.size();
-  return Status::Ok();
-}
-
-// The batch of `rows` as a frame the peer accepts: while it is larger than
-// the peer's largest frame, the batch keeps only its first half (the rest
-// follows in the next batch; the cursor moves back to its last row).
-Result<std::string> IndexSender::EncodeBatchWithin(Serve& s, Seq from, std::vector<EntryRecord>* rows) {
-  for (;;) {
-    BatchHeader hdr{s.owner, s.epoch, s.id, s.batch_index, s.total_batches, s.total, s_.codec, {}};
-    ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildEntryBatch(hdr, *rows));
-    b.set_from_seq(from.value());
-    std::string frame = EncodeFrame(b);
-    if (frame.size() <= s_.peer_max_frame) {
-      s.batch_index++;
-      return frame;
-    }
-    if (rows->size() == 1)
-      return InvalidArgument("a row of " + s.owner.ToString() + " does not fit the peer's largest frame (" +
-                             std::to_string(s_.peer_max_frame) + " bytes)");
-    rows->resize(rows->size() / 2);
-    s.cursor = rows->back().seq;
-  }
+  s_.counters.rows_sent += c.rows;
+  p.done += c.rows;
 }
 
 Status IndexSender::FinishServe(Serve& s, TransferProgress& p) {

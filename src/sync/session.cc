@@ -47,6 +47,7 @@ Session::Session(SessionHost& host, std::unique_ptr<ByteStream> stream, SyncExec
   shared_.send = [this](std::string frame) { Send(std::move(frame)); };
   shared_.pending_write_bytes = [this] { return stream_->PendingWriteBytes(); };
   shared_.publish = [this] { Publish(); };
+  shared_.wake = [this] { SchedulePump(); };
   shared_.end = [this](Status why) { End(std::move(why)); };
 }
 

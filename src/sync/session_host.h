@@ -7,6 +7,7 @@
 #include "entrysync/types.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/reader.h"
 #include "sync/writer.h"
 
 namespace entrysync {
@@ -22,6 +23,8 @@ class SessionHost {
   // The loop's connection to the library: reads only. It sees what a
   // writer job wrote once that job's completion ran.
   virtual Library& library() = 0;
+  // The node's serving reads, off the loop (sync/reader.h).
+  virtual Reader& reader() = 0;
   // Where every write goes (rows, resets, imports, pairing).
   virtual LibraryWriter& writer() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a

@@ -1,12 +1,28 @@
 #include "sync/session_shared.h"
 
+#include <spdlog/spdlog.h>
+
 #include "proto/convert.h"
+#include "sync/session.h"
+#include "sync/session_host.h"
 
 namespace entrysync {
 
 Status SessionShared::FailRequest(uint64_t request_id, const Status& why) {
   Send(EncodeFrame(ErrorToWire(why, request_id)));
   return Status::Ok();
+}
+
+Reader& SessionShared::reader() { return host.reader(); }
+
+std::weak_ptr<void> SessionShared::alive() { return session.weak_from_this(); }
+
+void SessionShared::Resume(const std::function<Status()>& fn) {
+  if (session.closed()) return;
+  Status st = fn();
+  if (st.ok()) return;
+  spdlog::warn("session with {}: {}", peer_name.empty() ? std::string("a peer") : peer_name, st.message());
+  session.Close(st);
 }
 
 Result<std::optional<WatermarkInfo>> SessionShared::Holds(const Uuid& owner) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "proto/frame.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/reader.h"
 #include "sync/transfers.h"
 
 namespace entrysync {
@@ -69,12 +71,23 @@ struct SessionShared {
   std::function<void(std::string)> send;        // a frame to the peer
   std::function<size_t()> pending_write_bytes;  // queued, not yet taken by the transport
   std::function<void()> publish;                // counters, transfers or state moved
+  std::function<void()> wake;                   // a part has something to send: pump soon
   std::function<void(Status)> end;              // the session ends with this error
 
   void Send(std::string frame) { send(std::move(frame)); }
   static double Now() { return Clock::Seconds(); }
   // True when a sender should wait for the stream to drain.
   bool WriteBlocked() const { return pending_write_bytes() >= config.max_pending_write_bytes; }
+
+  // Runs `job` on the node's Reader `lane` (off the loop, with the lane's
+  // connection; it must capture values only), then `done` with its result
+  // on the loop, while the session lives and has not ended; an error `done`
+  // returns ends the session.
+  template <class T>
+  void ReadThen(Reader::Lane lane, std::function<T(Library&)> job, std::function<Status(T)> done) {
+    reader().Run<T>(lane, alive(), std::move(job),
+                    [this, done = std::move(done)](T r) { Resume([&] { return done(std::move(r)); }); });
+  }
 
   // Fails one request of the peer's with an Error frame; the session goes on.
   Status FailRequest(uint64_t request_id, const Status& why);
@@ -85,6 +98,12 @@ struct SessionShared {
   Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
   // Rows of `owner` with after < seq <= upto.
   Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
+
+ private:
+  Reader& reader();
+  std::weak_ptr<void> alive();
+  // Runs `fn` unless the session ended; an error it returns ends it.
+  void Resume(const std::function<Status()>& fn);
 };
 
 }  // namespace entrysync

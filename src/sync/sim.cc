@@ -10,6 +10,7 @@ namespace entrysync::sim {
 SyncConfig DefaultConfig() {
   SyncConfig c;
   c.prepare_snapshots = false;
+  c.reader_threads = false;
   return c;
 }
 

@@ -39,8 +39,9 @@ namespace entrysync::sim {
 
 using Duration = Clock::duration;
 
-// A SyncConfig fit for the simulation: no background snapshot preparer (it
-// runs on a thread).
+// A SyncConfig fit for the simulation: serving reads posted to the loop
+// instead of the Reader's threads (sync/reader.h), and no background
+// snapshot preparer.
 SyncConfig DefaultConfig();
 
 // One device: its library (this connection is the test's, the service opens

@@ -12,13 +12,27 @@
 
 namespace entrysync {
 
+// The export runs on the Reader's export lane (it may take a second or
+// more); the offer goes out when it is ready.
 Status SnapshotUploader::Offer(uint64_t transfer_id, const Uuid& owner, DeviceRowId owner_row, Epoch epoch,
                                Seq upto, const std::string& owner_name) {
+  s_.ReadThen<Result<ServedSnapshot>>(
+      Reader::Lane::kExport,
+      [dir = s_.host.library_dir(), owner_row, owner, epoch, upto,
+       lag = s_.config.snapshot_max_lag](Library& lib) -> Result<ServedSnapshot> {
+        ES_ASSIGN_OR_RETURN(auto found, FindOrExportSnapshot(lib, dir, owner_row, owner, epoch, upto, lag,
+                                                             /*export_if_missing=*/true));
+        return *found;
+      },
+      [this, transfer_id, owner, owner_name](Result<ServedSnapshot> o) {
+        return SendOffer(transfer_id, owner, owner_name, std::move(o));
+      });
+  return Status::Ok();
+}
+
+Status SnapshotUploader::SendOffer(uint64_t transfer_id, const Uuid& owner, const std::string& owner_name,
+                                   Result<ServedSnapshot> o) {
   const SyncConfig& config = s_.config;
-  auto found = FindOrExportSnapshot(*s_.lib, s_.host.library_dir(), owner_row, owner, epoch, upto,
-                                    config.snapshot_max_lag, /*export_if_missing=*/true);
-  Result<ServedSnapshot> o =
-      found.ok() ? Result<ServedSnapshot>(**found) : Result<ServedSnapshot>(found.status());
   if (!o.ok()) {
     // The request fails; the peer may ask again for rows instead.
     spdlog::warn("cannot export a snapshot of {} for {}: {}", owner_name, s_.peer_name, o.status().message());

@@ -2,7 +2,7 @@
 //
 // Offers a peer that holds nothing of a large owner the owner's rows as a
 // SQLite file (from the snapshot cache, sync/snapshot_cache.h, exported if
-// missing), then streams the file in zstd-compressed chunks of
+// missing, off the loop), then streams the file in zstd-compressed chunks of
 // config.snapshot_chunk_bytes from the byte offset the peer asks for, under
 // its credit.
 //
@@ -23,7 +23,9 @@ class SnapshotUploader {
   ~SnapshotUploader() { Abort(); }
 
   // Answers request `transfer_id` for `owner` (up to seq `upto`) with an
-  // offer; fails the request (INTERNAL) when no snapshot can be made.
+  // offer, once the snapshot was found or exported on the Reader's export
+  // lane (off the loop); fails the request (INTERNAL) when no snapshot can
+  // be made.
   Status Offer(uint64_t transfer_id, const Uuid& owner, DeviceRowId owner_row, Epoch epoch, Seq upto,
                const std::string& owner_name);
   Status OnSnapshotRequest(const Frame& f);
@@ -43,6 +45,8 @@ class SnapshotUploader {
     uint32_t credit = 0;
     TransferRegistry::Key progress = 0;
   };
+  Status SendOffer(uint64_t transfer_id, const Uuid& owner, const std::string& owner_name,
+                   Result<ServedSnapshot> o);
   // Sends chunks of `u`; true when the file was sent to its end.
   Result<bool> PumpOne(Upload& u, bool* did_work);
 

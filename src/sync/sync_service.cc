@@ -29,14 +29,11 @@ SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecuto
       writer_(exec_, std::move(write_exec)),
       prepare_timer_(exec_) {}
 
+// The Reader's threads stop first: a job that runs finishes (an export may
+// take a second), queued ones are dropped.
 SyncService::~SyncService() {
   if (bus_) bus_->Unsubscribe(sub_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    prepare_stop_ = true;
-  }
-  cv_.notify_all();
-  if (preparer_.joinable()) preparer_.join();
+  reader_.reset();
 }
 
 Status SyncService::Start() {
@@ -51,14 +48,12 @@ Status SyncService::Start() {
       spdlog::warn("changes made by other processes reach peers only with this process's own: {}",
                    watched.message());
   }
+  ES_ASSIGN_OR_RETURN(reader_, Reader::Start(dir_, exec_, config_.reader_threads));
   // A daemon hears its writer's commits from the writer itself; a one-shot
   // node tells a daemon that may serve the same library.
   ES_RETURN_IF_ERROR(writer_.Start(dir_, /*commit_notices=*/watch_ == nullptr,
                                    [this](const OwnerPosition& pos) { OnWriterAdvanced(pos); }));
-  if (config_.prepare_snapshots) {
-    prepare_due_ = true;  // look at the index as it is at start
-    preparer_ = std::thread([this] { PrepareLoop(); });
-  }
+  if (config_.prepare_snapshots) PostPrepare();  // look at the index as it is at start
   return Status::Ok();
 }
 
@@ -91,11 +86,6 @@ void SyncService::Shutdown() {
   prepare_timer_.cancel();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
   writer_.Stop();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    prepare_stop_ = true;
-  }
-  cv_.notify_all();
 }
 
 void SyncService::AttachBus(EventBus& bus) {
@@ -104,6 +94,24 @@ void SyncService::AttachBus(EventBus& bus) {
     std::optional<Uuid> location;
     if (auto* b = std::get_if<BulkIndexComplete>(&e)) location = b->location;
     asio::post(exec_, [this, location] { ScheduleRefresh(/*poll=*/true, location); });
+  });
+}
+
+void SyncService::RunWrite(std::function<void(Library*)> job) {
+  auto fn = std::make_shared<std::function<void(Library*)>>(std::move(job));
+  asio::post(exec_, [this, fn] {
+    // What it writes is not known before it runs (a snapshot names its
+    // owner inside): addressed to the library, announced by re-reading.
+    writer_.Post(
+        WriteTarget::LibraryTables(),
+        [fn](Library& lib) -> Result<WriteOutcome> {
+          (*fn)(&lib);
+          return WriteOutcome{};
+        },
+        [this, fn](Result<WriteOutcome> r) {
+          if (!r.ok()) return (*fn)(nullptr);  // dropped: the service stopped
+          ScheduleRefresh(/*poll=*/true);
+        });
   });
 }
 
@@ -283,41 +291,28 @@ void SyncService::ArmPrepare() {
   if (!config_.prepare_snapshots || stopped_) return;
   prepare_timer_.expires_after(std::chrono::seconds(1));
   prepare_timer_.async_wait([this](const asio::error_code& ec) {
-    if (ec) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      prepare_due_ = true;
-    }
-    cv_.notify_all();
+    if (!ec && !stopped_) PostPrepare();
   });
 }
 
-void SyncService::PrepareLoop() {
-  std::unique_ptr<Library> lib;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return prepare_stop_ || prepare_due_; });
-      if (prepare_stop_) return;
-      prepare_due_ = false;
-    }
+// On the Reader's export lane: exports this device's index when it is
+// large and no cached export is recent enough.
+void SyncService::PostPrepare() {
+  reader_->Post(Reader::Lane::kExport, [dir = dir_, config = config_](Library& lib) {
     Status s = [&]() -> Status {
-      if (!lib) {
-        ES_ASSIGN_OR_RETURN(lib, Library::Open(dir_));
-      }
-      ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
-      ES_ASSIGN_OR_RETURN(uint64_t rows, lib->CountEntries(me.id, /*include_deleted=*/true));
-      if (rows < config_.snapshot_threshold) return Status::Ok();
+      ES_ASSIGN_OR_RETURN(DeviceInfo me, lib.LocalDevice());
+      ES_ASSIGN_OR_RETURN(uint64_t rows, lib.CountEntries(me.id, /*include_deleted=*/true));
+      if (rows < config.snapshot_threshold) return Status::Ok();
       ES_ASSIGN_OR_RETURN(auto snap,
-                          FindOrExportSnapshot(*lib, dir_, me.id, me.uuid, me.epoch, me.max_seq,
-                                               config_.snapshot_max_lag, /*export_if_missing=*/true));
+                          FindOrExportSnapshot(lib, dir, me.id, me.uuid, me.epoch, me.max_seq,
+                                               config.snapshot_max_lag, /*export_if_missing=*/true));
       if (snap && snap->export_seconds > 0)
         spdlog::info("prepared a snapshot of {} for new peers: {} entries up to seq {}, {} bytes in {:.2f}s",
                      me.name, snap->entries, snap->max_seq.value(), snap->size, snap->export_seconds);
       return Status::Ok();
     }();
     if (!s.ok()) spdlog::warn("preparing a snapshot: {}", s.message());
-  }
+  });
 }
 
 }  // namespace entrysync

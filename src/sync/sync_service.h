@@ -15,26 +15,28 @@
 //     (store/commit_notice.h), which wakes the loop.
 // The last two re-read where every owner stands (PollAdvances).
 //
+// Serving reads run off the loop on the service's Reader (sync/reader.h):
+// two threads, each with its own connection, whatever the number of peers.
+//
 // With config.prepare_snapshots it also keeps a snapshot of this device's
 // own index ready for new peers (sync/snapshot_cache.h): once the index
 // holds at least snapshot_threshold rows and has not changed for a second
-// (a timer on the loop), a background thread exports it unless a cached
-// export is recent enough.
+// (a timer on the loop), the Reader's export lane exports it unless a
+// cached export is recent enough.
 //
-// Thread safety: Start, Stop, AddSession, Sessions, Snapshot and AttachBus
-// are thread-safe; the SessionHost methods run on the loop.
+// Thread safety: Start, Stop, AddSession, Sessions, Snapshot, RunWrite and
+// AttachBus are thread-safe; the SessionHost methods run on the loop.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "base/event_bus.h"
+#include "sync/reader.h"
 #include "sync/session.h"
 #include "sync/writer.h"
 
@@ -72,6 +74,10 @@ class SyncService : public SessionHost {
   void Stop();
   // Stop on the loop itself (or by a test polling the loop).
   void Shutdown();
+  // Runs `job` on the library's writer (its thread, in order with the
+  // sessions' writes), then announces what advanced. `job` gets nullptr
+  // when the service stopped first. Thread-safe.
+  void RunWrite(std::function<void(Library*)> job);
   // Hears this process's commits at once. `bus` must outlive the service.
   void AttachBus(EventBus& bus);
 
@@ -86,6 +92,7 @@ class SyncService : public SessionHost {
   const std::string& library_dir() const override { return dir_; }
   const SyncConfig& config() const override { return config_; }
   Library& library() override { return *lib_; }
+  Reader& reader() override { return *reader_; }
   LibraryWriter& writer() override { return writer_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
@@ -110,20 +117,21 @@ class SyncService : public SessionHost {
   Status WatchLibrary();
   void ArmWatch();
   void ArmPrepare();
-  void PrepareLoop();
+  void PostPrepare();
 
   const std::string dir_;
   const SyncConfig config_;
   const SyncExecutor exec_;
   const SyncObserver observer_;
 
-  std::mutex mu_;  // guards sessions_ and the preparer's fields below
+  std::mutex mu_;  // guards sessions_
   std::vector<std::shared_ptr<Session>> sessions_;
 
   LibraryWriter writer_;  // sessions post their applies to it
 
   // Loop only.
-  std::unique_ptr<Library> lib_;  // the loop's connection: reads only
+  std::unique_ptr<Library> lib_;    // the loop's connection: reads only
+  std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
@@ -136,12 +144,6 @@ class SyncService : public SessionHost {
   SyncTimer prepare_timer_;
   EventBus* bus_ = nullptr;
   EventBus::SubscriptionId sub_ = 0;
-
-  // The snapshot preparer's thread waits on cv_ for prepare_due_ (mu_).
-  std::condition_variable cv_;
-  bool prepare_due_ = false;
-  bool prepare_stop_ = false;
-  std::thread preparer_;
 };
 
 }  // namespace entrysync

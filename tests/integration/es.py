@@ -249,7 +249,9 @@ class Device:
         return self.proc
 
     def wait_listening(self):
-        wait_until(lambda: self.proc.poll() is not None or "listening on" in self.log(),
+        # Only this start's lines count: the log file keeps earlier starts'.
+        marker = "---- serve start %d ----" % (self.starts - 1)
+        wait_until(lambda: self.proc.poll() is not None or "listening on" in self.log().split(marker)[-1],
                    30 * SLOW, "%s to listen" % self.name)
         if self.proc.poll() is not None:
             raise AssertionError("%s: serve exited with %s\n%s" % (self.name, self.proc.returncode, self.log_tail()))

@@ -176,9 +176,10 @@ class SnapshotCli(es.EsTestCase):
         self.refused(a, ["snapshot", "import", snap], "own index")
         self.assertEqual(a.digest(), da)
         self.refused(b, ["snapshot", "import", os.path.join(self.tmp, "missing.snap")], "no such file")
-        # Not while a daemon runs on the library.
+        # While a daemon runs on the library, the daemon imports (and refuses) it.
         b.serve()
-        self.refused(b, ["snapshot", "import", snap], "is in use by pid")
+        self.refused(b, ["snapshot", "import", snap], "already current")
+        self.assertIn("control: import_snapshot for pid", b.log())
         b.stop()
         self.assert_b_unchanged("the refusals")
 
