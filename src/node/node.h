@@ -6,8 +6,9 @@
 //   - the io thread (net::IoThread "es-io") owns every socket and TLS
 //     object; it decodes frames and answers pings;
 //   - the sync loop ("es-sync") runs every session's protocol state
-//     machine, the SyncService, the dialer's and status writer's timers,
-//     and owns the library's one write connection;
+//     machine, the SyncService, the dialer's and status writer's timers;
+//   - the library writer ("es-write", sync/writer.h) owns the library's
+//     write connection: the rows sessions apply are jobs posted to it;
 //   - the snapshot preparer exports this device's index in the background
 //     (SyncService).
 // Nothing polls: idle, the node wakes for keepalives only.
@@ -83,8 +84,8 @@ class Node {
   // is (any back-off forgotten). Thread-safe.
   void PeerChanged(const DeviceId& id);
 
-  // Imports the snapshot at `path` through the node's write connection, on
-  // the sync loop, and announces what advanced to connected peers; as
+  // Imports the snapshot at `path` through the library's writer (its
+  // thread, in order with the sessions' writes), and announces what advanced to connected peers; as
   // ::entrysync::ImportSnapshot otherwise. REQUIRES: started, not stopped,
   // not called on the node's loops.
   Result<ImportStats> ImportSnapshot(const std::string& path,

@@ -24,8 +24,7 @@ Status Puller::Evaluate() {
     bool pulling = false;
     for (const auto& [id, p] : pulls_) pulling |= (p.owner == owner && !p.folder_only);
     if (pulling) continue;
-    ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, has.name));
-    ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
+    ES_ASSIGN_OR_RETURN(auto wm, s_.Holds(owner));
     if (wm && wm->epoch == has.epoch && wm->seq >= has.max_seq) continue;
     if (!wm && has.max_seq.value() == 0) continue;  // nothing there yet
     if (!s_.config.auto_fetch) continue;            // lazy: only what `ls` asks for
@@ -44,8 +43,7 @@ Status Puller::Evaluate() {
 // (from zero in another), the strategy forced or left to the server, in
 // pages when it is a massive delta.
 Status Puller::StartPull(const Uuid& owner, const PeerHas& has) {
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, has.name));
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
+  ES_ASSIGN_OR_RETURN(auto wm, s_.Holds(owner));
   bool same_epoch = wm && wm->epoch == has.epoch;
   flow_.PullStarted();
   wire::StateRequest r;
@@ -78,7 +76,7 @@ Status Puller::StartPull(const Uuid& owner, const PeerHas& has) {
                                                       : missing;
   if (paged) p.total = std::min<uint64_t>(p.total, s_.config.bulk_page_records);
   p.started = s_.Now();
-  pulls_[id] = Pull{id, owner, row, false, s_.transfers.Add(p), {}, std::nullopt};
+  pulls_[id] = Pull{id, owner, has.name, false, s_.transfers.Add(p), {}, std::nullopt};
   s_.sent_done = false;
   s_.publish();
   spdlog::info("pulling {} from {}: since seq {} (they have {})", has.name, s_.peer_name, r.since_seq(),
@@ -95,8 +93,7 @@ void Puller::MaybeSendDone() {
 }
 
 Status Puller::LoadPath(const Uuid& owner, const std::string& path, std::function<void(Status)> done) {
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, ""));
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
+  ES_ASSIGN_OR_RETURN(auto wm, s_.Holds(owner));
   wire::StateRequest r;
   uint64_t id = next_id_++;
   r.set_request_id(id);
@@ -110,7 +107,7 @@ Status Puller::LoadPath(const Uuid& owner, const std::string& path, std::functio
   p.owner = owner;
   p.owner_name = "on-demand " + path;
   p.started = s_.Now();
-  pulls_[id] = Pull{id, owner, row, true, s_.transfers.Add(p), std::move(done), std::nullopt};
+  pulls_[id] = Pull{id, owner, "", true, s_.transfers.Add(p), std::move(done), std::nullopt};
   s_.sent_done = false;
   return Status::Ok();
 }
@@ -118,6 +115,14 @@ Status Puller::LoadPath(const Uuid& owner, const std::string& path, std::functio
 Result<bool> Puller::OnRequestFailed(const wire::Error& e) {
   auto it = pulls_.find(e.request_id());
   if (e.request_id() == 0 || it == pulls_.end()) return false;
+  // What the pull wrote commits first; then its caller hears why.
+  AfterWrites(it->second.owner, [this, id = it->first, e] { return EndFailedPull(id, e); });
+  return true;
+}
+
+Status Puller::EndFailedPull(uint64_t id, const wire::Error& e) {
+  auto it = pulls_.find(id);
+  if (it == pulls_.end()) return Status::Ok();
   Pull& pull = it->second;
   Status why = e.code() == wire::ERROR_NOT_FOUND ? NotFound(e.message()) : Aborted(e.message());
   if (pull.done) pull.done(why);
@@ -137,79 +142,91 @@ Result<bool> Puller::OnRequestFailed(const wire::Error& e) {
     spdlog::warn("{} could not send a snapshot of {}: {}; pulling its rows instead", s_.peer_name, owner_name,
                  e.message());
     snapshot_refused_.insert(owner);
-    ES_RETURN_IF_ERROR(Evaluate());
-    return true;
+    return Evaluate();
   }
   MaybeSendDone();
-  return true;
+  return Status::Ok();
 }
 
-Status Puller::EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from) {
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(owner));
-  if (wm && wm->epoch == epoch) return Status::Ok();
-  if (from.value() != 0)
-    return ProtocolError("rows of a new epoch must start from seq 0, got " + std::to_string(from.value()));
-  if (wm) spdlog::info("owner's index epoch changed: dropping its rows and resyncing from zero");
-  return s_.replica->ResetOwner(owner, epoch);
+LibraryWriter::Done Puller::ThenResult(std::function<Status(Result<WriteOutcome>)> then) {
+  return [this, alive = std::weak_ptr<char>(alive_), then = std::move(then)](Result<WriteOutcome> r) {
+    if (alive.expired()) return;  // the session ended: nothing to continue
+    Status s = then(std::move(r));
+    if (!s.ok() && !alive.expired()) s_.end(s);
+  };
 }
 
-Status Puller::PrepareFolderLoad(DeviceRowId owner, Epoch epoch) {
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(owner));
-  if (wm && wm->epoch == epoch) return Status::Ok();
-  return s_.replica->ResetOwner(owner, epoch);
+LibraryWriter::Done Puller::Then(std::function<Status(const WriteOutcome&)> then) {
+  return ThenResult([then = std::move(then)](Result<WriteOutcome> r) {
+    if (!r.ok()) return r.status();
+    return then(*r);
+  });
+}
+
+void Puller::AfterWrites(const Uuid& owner, std::function<Status()> then) {
+  s_.host.writer().Post(
+      WriteTarget::Owner(owner), [](Library&) -> Result<WriteOutcome> { return WriteOutcome{}; },
+      Then([then = std::move(then)](const WriteOutcome&) { return then(); }));
 }
 
 Status Puller::OnStateBatch(const Frame& f) {
+  using Rule = ApplyJob::OnOtherEpoch;
   ES_ASSIGN_OR_RETURN(auto b, ParseMessage<wire::StateBatch>(f));
+  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
+  ApplyJob job;
+  job.owner = owner;
+  job.epoch = Epoch(b.epoch());
+  job.from = Seq(b.from_seq());
+  job.source = s_.peer_row;
   if (b.transfer_id() == 0 && b.model() == wire::MODEL_LOCATION) {
-    // A live push's locations (IndexSender::OnAdvance): applied like a StateChange.
-    ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
-    ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
-    ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, ""));
-    ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
-    if (!wm || wm->epoch != Epoch(b.epoch())) return Status::Ok();  // stale: a pull will fix it
-    return s_.replica->Apply(row, wm->epoch, locs, {}, std::nullopt, s_.peer_row).status();
+    // A live push's locations (IndexSender::OnAdvance): applied like a
+    // StateChange; stale ones are skipped (a pull will fix it).
+    ES_ASSIGN_OR_RETURN(job.locations, OpenLocationBatch(b));
+    s_.host.writer().ApplyRows(std::move(job), Then([](const WriteOutcome&) { return Status::Ok(); }));
+    return Status::Ok();
   }
   auto it = pulls_.find(b.transfer_id());
   if (it == pulls_.end())
     return ProtocolError("StateBatch for unknown transfer " + std::to_string(b.transfer_id()));
   Pull& pull = it->second;
-  ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(b.owner(), "owner"));
   if (owner != pull.owner) return ProtocolError("StateBatch owner does not match its request");
   s_.counters.batches_received++;
-  Epoch epoch(b.epoch());
-  Seq from(b.from_seq());
+  job.owner_name = pull.owner_name;
   if (b.model() == wire::MODEL_LOCATION) {
-    ES_ASSIGN_OR_RETURN(auto locs, OpenLocationBatch(b));
-    ES_RETURN_IF_ERROR(pull.folder_only ? PrepareFolderLoad(pull.owner_row, epoch)
-                                        : EnsureEpoch(pull.owner_row, epoch, from));
-    return s_.replica->Apply(pull.owner_row, epoch, locs, {}, std::nullopt, s_.peer_row).status();
+    // The first batch of a pull: a new epoch replaces the replica.
+    ES_ASSIGN_OR_RETURN(job.locations, OpenLocationBatch(b));
+    job.on_other_epoch = pull.folder_only ? Rule::kReset : Rule::kResetFromZero;
+    s_.host.writer().ApplyRows(std::move(job), Then([](const WriteOutcome&) { return Status::Ok(); }));
+    return Status::Ok();
   }
-  ES_ASSIGN_OR_RETURN(auto rows, OpenEntryBatch(b));
-  if (pull.folder_only) ES_RETURN_IF_ERROR(PrepareFolderLoad(pull.owner_row, epoch));
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(pull.owner_row));
-  if (!wm || wm->epoch != epoch) return ProtocolError("StateBatch of an unexpected epoch");
-  std::optional<Seq> advance;
-  if (!pull.folder_only && from.value() >= 0 && wm->seq >= from) advance = Seq(b.last_seq());
-  ES_ASSIGN_OR_RETURN(ApplyStats st,
-                      s_.replica->Apply(pull.owner_row, epoch, {}, rows, advance, s_.peer_row));
-  s_.counters.rows_applied += st.written;
-  s_.counters.rows_skipped += st.skipped;
-  TransferProgress& p = s_.transfers.at(pull.progress);
-  p.total = b.total_records();
-  if (p.strategy != Strategy::kBulk) p.strategy = Strategy::kBatch;
-  p.done += rows.size();
-  p.bytes += f.payload.size() + kFrameOverhead;
-  flow_.Received(f.payload.size() + kFrameOverhead);
-  std::optional<wire::Ack> ack;
-  if (advance) {
-    ack.emplace();
-    ack->set_owner(b.owner());
-    ack->set_epoch(epoch.value());
-    ack->set_seq(advance->value());
-  }
-  flow_.Grant(b.transfer_id(), ack);
-  s_.publish();
+  ES_ASSIGN_OR_RETURN(job.entries, OpenEntryBatch(b));
+  job.on_other_epoch = pull.folder_only ? Rule::kReset : Rule::kFail;
+  if (!pull.folder_only) job.advance_to = Seq(b.last_seq());
+  size_t frame_bytes = f.payload.size() + kFrameOverhead;
+  flow_.Received(frame_bytes);
+  uint64_t rows = job.entries.size(), total = b.total_records(), id = pull.id;
+  s_.host.writer().ApplyRows(std::move(job),
+                             Then([this, id, rows, total, frame_bytes](const WriteOutcome& out) {
+                               s_.counters.rows_applied += out.written;
+                               s_.counters.rows_skipped += out.skipped;
+                               auto it = pulls_.find(id);
+                               if (it == pulls_.end()) return Status::Ok();  // failed by the peer meanwhile
+                               TransferProgress& p = s_.transfers.at(it->second.progress);
+                               p.total = total;
+                               if (p.strategy != Strategy::kBulk) p.strategy = Strategy::kBatch;
+                               p.done += rows;
+                               p.bytes += frame_bytes;
+                               std::optional<wire::Ack> ack;  // what we now hold
+                               if (out.advanced) {
+                                 ack.emplace();
+                                 ack->set_owner(UuidToWire(out.advanced->owner));
+                                 ack->set_epoch(out.advanced->epoch.value());
+                                 ack->set_seq(out.advanced->seq.value());
+                               }
+                               flow_.Grant(id, ack);  // the next batch: one more queued at most
+                               s_.publish();
+                               return Status::Ok();
+                             }));
   return Status::Ok();
 }
 
@@ -218,51 +235,67 @@ Status Puller::OnStateChange(const Frame& f) {
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(c.owner(), "owner"));
   if (!c.has_entry()) return ProtocolError("StateChange without an entry");
   ES_ASSIGN_OR_RETURN(EntryRecord e, EntryFromWire(c.entry()));
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, ""));
-  ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
   s_.counters.changes_received++;
-  if (!wm || wm->epoch != Epoch(c.epoch())) return Status::Ok();  // stale: a pull will fix it
-  ES_ASSIGN_OR_RETURN(ApplyStats st,
-                      s_.replica->Apply(row, wm->epoch, {}, std::span(&e, 1), std::nullopt, s_.peer_row));
-  s_.counters.rows_applied += st.written;
-  s_.counters.rows_skipped += st.skipped;
-  if (st.written > 0) s_.host.OnSessionChanged(&s_.session);  // the rows flow on
-  for (auto& [id, pull] : pulls_) {
-    if (pull.owner != owner) continue;
-    TransferProgress& p = s_.transfers.at(pull.progress);
-    p.strategy = Strategy::kChange;
-    p.done++;
-    p.bytes += f.payload.size() + kFrameOverhead;
-  }
-  s_.publish();
+  ApplyJob job;  // stale (another epoch): skipped, a pull will fix it
+  job.owner = owner;
+  job.epoch = Epoch(c.epoch());
+  job.source = s_.peer_row;
+  job.entries.push_back(std::move(e));
+  size_t frame_bytes = f.payload.size() + kFrameOverhead;
+  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, frame_bytes](const WriteOutcome& out) {
+                               s_.counters.rows_applied += out.written;
+                               s_.counters.rows_skipped += out.skipped;
+                               for (auto& [id, pull] : pulls_) {
+                                 if (pull.owner != owner) continue;
+                                 TransferProgress& p = s_.transfers.at(pull.progress);
+                                 p.strategy = Strategy::kChange;
+                                 p.done++;
+                                 p.bytes += frame_bytes;
+                               }
+                               s_.publish();
+                               return Status::Ok();
+                             }));
   return Status::Ok();
 }
 
 // The end of a transfer of `owner` (a pull of ours, or a live push): the
-// watermark moves to its seq when we hold what it started from.
+// watermark moves to its seq when we hold what it started from. The pull
+// ends once that is written.
 Status Puller::OnCurrent(const wire::Current& c) {
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(c.owner(), "owner"));
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, s_.OwnerRow(owner, ""));
   Epoch epoch(c.epoch());
   Seq from(c.from_seq()), seq(c.seq());
-  auto pit = pulls_.find(c.transfer_id());
-  bool folder_only = pit != pulls_.end() && pit->second.folder_only;
-  if (!folder_only) {
-    if (pit != pulls_.end() && from.value() == 0) ES_RETURN_IF_ERROR(EnsureEpoch(row, epoch, from));
-    ES_ASSIGN_OR_RETURN(auto wm, s_.lib->GetWatermark(row));
-    if (wm && wm->epoch == epoch && wm->seq >= from && seq > wm->seq) {
-      ES_RETURN_IF_ERROR(s_.replica->Apply(row, epoch, {}, {}, seq, s_.peer_row).status());
-      s_.host.OnSessionChanged(&s_.session);
-    }
-    PeerHas& has = s_.peer_has[owner];
-    if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
-    if (has.epoch != epoch && c.transfer_id() != 0) has = {epoch, seq, has.name};
+  uint64_t tid = c.transfer_id();
+  auto pit = pulls_.find(tid);
+  bool ours = pit != pulls_.end();
+  if (ours && pit->second.folder_only) {
+    AfterWrites(owner, [this, tid] { return EndPull(tid); });
+    return Status::Ok();
   }
+  ApplyJob job;
+  job.owner = owner;
+  job.epoch = epoch;
+  job.source = s_.peer_row;
+  job.from = from;
+  job.advance_to = seq;
+  // A pull from zero may be of a new epoch (an empty one: no batch said so).
+  if (ours && from.value() == 0) job.on_other_epoch = ApplyJob::OnOtherEpoch::kResetFromZero;
+  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, epoch, seq, tid](const WriteOutcome&) {
+                               PeerHas& has = s_.peer_has[owner];
+                               if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
+                               if (has.epoch != epoch && tid != 0) has = {epoch, seq, has.name};
+                               return EndPull(tid);
+                             }));
+  return Status::Ok();
+}
+
+Status Puller::EndPull(uint64_t id) {
+  auto pit = pulls_.find(id);
   if (pit == pulls_.end()) return Status::Ok();
   TransferProgress& p = s_.transfers.at(pit->second.progress);
   p.finished = s_.Now();
-  if (!folder_only) {
-    s_.host.ReleasePull(owner, &s_.session);
+  if (!pit->second.folder_only) {
+    s_.host.ReleasePull(pit->second.owner, &s_.session);
     spdlog::info("pulled {} rows of {} from {} in {:.2f}s ({})", p.done, p.owner_name, s_.peer_name,
                  p.finished - p.started, StrategyName(p.strategy));
   }
@@ -300,7 +333,8 @@ Status Puller::OnSnapshotOffer(const Frame& f) {
   ES_ASSIGN_OR_RETURN(bool complete,
                       downloads_.Start(pull.id, s_.transfers.at(pull.progress), o, &*pull.download));
   s_.publish();
-  return complete ? FinishDownload(pull) : Status::Ok();
+  if (complete) FinishDownload(pull);
+  return Status::Ok();
 }
 
 Status Puller::OnSnapshotChunk(const Frame& f) {
@@ -312,18 +346,26 @@ Status Puller::OnSnapshotChunk(const Frame& f) {
   ES_ASSIGN_OR_RETURN(bool complete, downloads_.Write(pull.id, s_.transfers.at(pull.progress), *pull.download,
                                                       c, f.payload.size() + kFrameOverhead));
   s_.publish();
-  return complete ? FinishDownload(pull) : Status::Ok();
+  if (complete) FinishDownload(pull);
+  return Status::Ok();
 }
 
-// The whole file is here: verify and import it, then the pull ends and
-// ordinary deltas after its max seq follow.
-Status Puller::FinishDownload(Pull& pull) {
+// The whole file is here: the writer verifies and imports it, then the pull
+// ends and ordinary deltas after its max seq follow.
+void Puller::FinishDownload(Pull& pull) {
+  s_.host.writer().ImportSnapshotFile(
+      downloads_.ImportJob(*pull.download, pull.owner),
+      ThenResult([this, id = pull.id](Result<WriteOutcome> r) { return OnImported(id, std::move(r)); }));
+}
+
+Status Puller::OnImported(uint64_t pull_id, Result<WriteOutcome> r) {
+  auto it = pulls_.find(pull_id);
+  if (it == pulls_.end()) return Status::Ok();
+  Pull& pull = it->second;
   Download& d = *pull.download;
   TransferProgress& p = s_.transfers.at(pull.progress);
-  uint64_t written = 0;
-  Status imported = downloads_.Import(d, &written);
-  if (imported.ok()) {
-    s_.counters.rows_applied += written;
+  if (r.ok()) {
+    s_.counters.rows_applied += r->written;
     s_.counters.snapshots_imported++;
     p.done = p.total;
     wire::Credit ack;  // tells the server what we now hold
@@ -333,16 +375,16 @@ Status Puller::FinishDownload(Pull& pull) {
     ack.mutable_ack()->set_seq(d.max_seq.value());
     s_.Send(EncodeFrame(ack));
     spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s",
-                 p.owner_name, s_.peer_name, written, d.max_seq.value(), d.size, s_.Now() - p.started);
+                 p.owner_name, s_.peer_name, r->written, d.max_seq.value(), d.size, s_.Now() - p.started);
   } else {
     // Refused, nothing changed: take this owner's rows as batches instead.
     snapshot_refused_.insert(pull.owner);
     spdlog::warn("refused the snapshot of {} from {}: {}; pulling its rows instead", p.owner_name,
-                 s_.peer_name, imported.message());
+                 s_.peer_name, r.status().message());
   }
   p.finished = s_.Now();
   s_.host.ReleasePull(pull.owner, &s_.session);
-  pulls_.erase(pull.id);
+  pulls_.erase(it);
   s_.host.OnSessionChanged(&s_.session);
   s_.publish();
   return Evaluate();
@@ -355,6 +397,7 @@ void Puller::Abort(const Status& why) {
     if (p.download) p.download->Close();  // the .part stays: a later offer resumes it
   }
   pulls_.clear();
+  alive_ = std::make_shared<char>();  // completions of writes still queued are dropped
 }
 
 }  // namespace entrysync

@@ -6,7 +6,13 @@
 // already pulls that owner (SessionHost::ClaimPull). Answers arrive as
 // StateBatches (applied in one transaction each, with the watermark, then
 // one more credit), StateChanges, or a SnapshotOffer (handed to the
-// SnapshotDownloader); Current ends a pull. It also loads folders on
+// SnapshotDownloader); Current ends a pull. Rows are decoded here and
+// written by the library's writer (sync/writer.h): a batch's credit goes
+// out once the writer committed it, so a peer never has more batches queued
+// at the writer than the credit window; a pull ends (its claim released,
+// its caller told) only after every write of it committed, so what reads
+// the library next sees them. Completions of a session that ended are
+// dropped. It also loads folders on
 // demand (`entrysync ls` of a lazy replica): a pull that covers no seq
 // range and never moves the watermark. When nothing is left to pull it
 // tells the peer it is done.
@@ -16,6 +22,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,13 +30,14 @@
 #include "sync/flow_control.h"
 #include "sync/session_shared.h"
 #include "sync/snapshot_download.h"
+#include "sync/writer.h"
 
 namespace entrysync {
 
 struct Pull {
   uint64_t id = 0;  // our request id
   Uuid owner;
-  DeviceRowId owner_row;
+  std::string owner_name;    // the owner's name, when new to this library
   bool folder_only = false;  // an on-demand path load: never moves the watermark
   TransferRegistry::Key progress = 0;
   std::function<void(Status)> done;  // path loads only
@@ -66,12 +74,19 @@ class Puller {
  private:
   Status StartPull(const Uuid& owner, const PeerHas& has);
   void MaybeSendDone();
-  Status FinishDownload(Pull& pull);
-  // Rows of a new epoch replace the old replica; they must start at seq 0.
-  Status EnsureEpoch(DeviceRowId owner, Epoch epoch, Seq from);
-  // Rows loaded on demand belong to the owner's current epoch: a replica of
-  // an older epoch is dropped first.
-  Status PrepareFolderLoad(DeviceRowId owner, Epoch epoch);
+  void FinishDownload(Pull& pull);
+  Status OnImported(uint64_t pull_id, Result<WriteOutcome> r);
+  // Pull `id` is over (its Current was written): its caller hears OK.
+  Status EndPull(uint64_t id);
+  Status EndFailedPull(uint64_t id, const wire::Error& e);
+
+  // A writer completion that runs `then` on the loop while this session
+  // lives (until Abort); an error of the job or of `then` ends the session.
+  LibraryWriter::Done Then(std::function<Status(const WriteOutcome&)> then);
+  // The same, where `then` also hears the job's error.
+  LibraryWriter::Done ThenResult(std::function<Status(Result<WriteOutcome>)> then);
+  // `then` runs once every write of `owner` posted so far committed.
+  void AfterWrites(const Uuid& owner, std::function<Status()> then);
 
   SessionShared& s_;
   FlowControl& flow_;
@@ -79,6 +94,7 @@ class Puller {
   std::map<uint64_t, Pull> pulls_;
   std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
   uint64_t next_id_ = 1;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  // replaced by Abort: completions dropped
 };
 
 }  // namespace entrysync

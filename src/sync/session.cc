@@ -48,6 +48,7 @@ Session::Session(SessionHost& host, std::unique_ptr<ByteStream> stream, SyncExec
   shared_.pending_write_bytes = [this] { return stream_->PendingWriteBytes(); };
   shared_.publish = [this] { Publish(); };
   shared_.wake = [this] { SchedulePump(); };
+  shared_.end = [this](Status why) { End(std::move(why)); };
 }
 
 // The stream is destroyed with the session; it runs none of our handlers
@@ -92,13 +93,16 @@ void Session::Post(std::function<Status(Session&)> fn) {
     auto self = weak.lock();
     if (!self || self->ended_.load()) return;
     Status s = fn(*self);
-    if (s.ok()) return;
-    if (s.code() != Code::kAborted || self->close_status().ok())
-      spdlog::warn("session with {}: {}",
-                   self->shared_.peer_name.empty() ? self->stream_->Describe() : self->shared_.peer_name,
-                   s.message());
-    self->Teardown(s);
+    if (!s.ok()) self->End(std::move(s));
   });
+}
+
+void Session::End(Status why) {
+  if (ended_.load()) return;
+  if (why.code() != Code::kAborted || close_status().ok())
+    spdlog::warn("session with {}: {}", shared_.peer_name.empty() ? stream_->Describe() : shared_.peer_name,
+                 why.message());
+  Teardown(std::move(why));
 }
 
 void Session::Close(Status why) {
@@ -181,7 +185,10 @@ void Session::Publish() {
 
 void Session::NotifyAdvance(const Uuid& owner, Epoch epoch, Seq max_seq, std::optional<Uuid> location) {
   Post([a = Advance{owner, epoch, max_seq, location}](Session& me) {
-    if (!me.hello_received_) return Status::Ok();
+    if (!me.hello_received_) {
+      me.early_advances_[a.owner] = a;  // after our Hello: told once the peer's arrived
+      return Status::Ok();
+    }
     ES_RETURN_IF_ERROR(me.sender_.OnAdvance(a));
     me.SchedulePump();
     return Status::Ok();
@@ -256,8 +263,6 @@ Status Session::Begin() {
   puller_ = std::make_unique<Puller>(shared_, *flow_);
   Library& lib = shared_.host.library();
   shared_.lib = &lib;
-  ES_ASSIGN_OR_RETURN(Replica r, Replica::Make(lib));
-  shared_.replica.emplace(std::move(r));
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib.LocalDevice());
   shared_.my_uuid = me.uuid;
   wire::Hello h;
@@ -357,6 +362,10 @@ Status Session::Pump() {
 }
 
 Status Session::HandleFrame(const Frame& f) {
+  if (binding_ && f.type != MessageType::kError) {
+    held_.push_back(f);  // handled once the peer's Hello is written
+    return Status::Ok();
+  }
   if (!hello_received_ && f.type != MessageType::kHello && f.type != MessageType::kError)
     return ProtocolError("expected Hello first, got " + MessageTypeName(f.type));
   switch (f.type) {
@@ -410,8 +419,24 @@ Status Session::OnHello(const Frame& f) {
   if (!peer.ok() || !peer->trusted)
     return PermissionDenied("device " + claimed.ToString().substr(0, 16) + "… (" + h.device_name() +
                             ") is not paired with this library");
-  ES_RETURN_IF_ERROR(lib.BindPeerUuid(peer->id, peer_uuid, h.device_name()));
-  ES_ASSIGN_OR_RETURN(DeviceInfo bound, lib.FindDeviceByUuid(peer_uuid));
+  // Pairing is the library's table: written by the writer. Frames that
+  // arrive meanwhile wait (held_).
+  binding_ = true;
+  shared_.host.writer().BindPeer(peer->id, peer_uuid, h.device_name(),
+                                 [weak = weak_from_this(), h](Result<WriteOutcome> r) {
+                                   auto self = weak.lock();
+                                   if (!self || self->ended_.load()) return;
+                                   self->binding_ = false;
+                                   Status s = r.ok() ? self->OnPeerBound(h) : r.status();
+                                   if (!s.ok()) self->End(std::move(s));
+                                 });
+  return Status::Ok();
+}
+
+// The peer's Hello, its uuid written: the session is ready.
+Status Session::OnPeerBound(const wire::Hello& h) {
+  ES_ASSIGN_OR_RETURN(Uuid peer_uuid, UuidFromWire(h.device_uuid(), "device_uuid"));
+  ES_ASSIGN_OR_RETURN(DeviceInfo bound, shared_.lib->FindDeviceByUuid(peer_uuid));
   shared_.peer_row = bound.id;
   shared_.peer_uuid = peer_uuid;
   shared_.peer_name = bound.name;
@@ -442,7 +467,14 @@ Status Session::OnHello(const Frame& f) {
   for (auto& pr : deferred_paths_)
     ES_RETURN_IF_ERROR(puller_->LoadPath(pr.owner, pr.path, std::move(pr.done)));
   deferred_paths_.clear();
-  return puller_->Evaluate();
+  ES_RETURN_IF_ERROR(puller_->Evaluate());
+  for (const auto& [owner, a] : early_advances_) ES_RETURN_IF_ERROR(sender_.OnAdvance(a));
+  early_advances_.clear();
+  std::vector<Frame> held;
+  held.swap(held_);
+  for (const Frame& f : held) ES_RETURN_IF_ERROR(HandleFrame(f));
+  SchedulePump();
+  return Status::Ok();
 }
 
 // What we send follows what the peer said it takes: a codec it decodes

@@ -16,8 +16,10 @@
 //   TransferRegistry                  progress of both directions
 //
 // Threading: every session of a node runs on the node's sync loop (an asio
-// executor, one thread; see sync/loop.h), which also owns the library's
-// one write connection (host.library()). Nothing here waits: frames,
+// executor, one thread; see sync/loop.h). It reads the library through the
+// loop's connection (host.library()) and writes through the library's
+// writer (host.writer(): rows, and the peer's uuid at the handshake),
+// going on when the write completed. Nothing here waits: frames,
 // advances, credit, "the socket drained" and timers (keepalive, idle
 // timeout, rate limit) are all events posted to that loop. The stream's own
 // executor (the io thread for TLS) only decodes frames and answers pings.
@@ -27,6 +29,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -117,6 +120,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Status Begin();                      // loop: sends Hello
   Status HandleFrame(const Frame& f);
   Status OnHello(const Frame& f);
+  Status OnPeerBound(const wire::Hello& h);
+  // Loop: ends the session with error `why` (logged unless a plain close).
+  void End(Status why);
   Status AdoptPeerLimits(const wire::Hello& h);
   Status OnCredit(const Frame& f);
   Status OnCurrent(const Frame& f);
@@ -161,7 +167,10 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   bool hello_received_ = false;
-  SyncTimer tick_;  // keepalive and idle timeout
+  bool binding_ = false;                    // the peer's Hello is being written
+  std::vector<Frame> held_;                 // frames that arrived meanwhile
+  std::map<Uuid, Advance> early_advances_;  // announced before the peer's Hello
+  SyncTimer tick_;                          // keepalive and idle timeout
   bool pump_scheduled_ = false;
   double last_send_ = 0;
 };

@@ -8,6 +8,7 @@
 #include "store/library.h"
 #include "sync/config.h"
 #include "sync/reader.h"
+#include "sync/writer.h"
 
 namespace entrysync {
 
@@ -19,10 +20,13 @@ class SessionHost {
   virtual ~SessionHost() = default;
   virtual const std::string& library_dir() const = 0;
   virtual const SyncConfig& config() const = 0;
-  // The library's write connection, owned by the loop.
+  // The loop's connection to the library: reads only. It sees what a
+  // writer job wrote once that job's completion ran.
   virtual Library& library() = 0;
   // The node's serving reads, off the loop (sync/reader.h).
   virtual Reader& reader() = 0;
+  // Where every write goes (rows, resets, imports, pairing).
+  virtual LibraryWriter& writer() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a
   // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;

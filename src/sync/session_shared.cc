@@ -25,8 +25,11 @@ void SessionShared::Resume(const std::function<Status()>& fn) {
   session.Close(st);
 }
 
-Result<DeviceRowId> SessionShared::OwnerRow(const Uuid& owner, const std::string& name) {
-  return lib->EnsureDevice(owner, name.empty() ? owner.ToString().substr(0, 8) : name);
+Result<std::optional<WatermarkInfo>> SessionShared::Holds(const Uuid& owner) {
+  auto dev = lib->FindDeviceByUuid(owner);
+  if (!dev.ok() && dev.status().code() == Code::kNotFound) return std::optional<WatermarkInfo>();
+  if (!dev.ok()) return dev.status();
+  return lib->GetWatermark(dev->id);
 }
 
 Result<std::pair<Epoch, Seq>> SessionShared::Servable(DeviceRowId owner) {

@@ -19,7 +19,6 @@
 #include "base/clock.h"
 #include "proto/frame.h"
 #include "store/library.h"
-#include "store/replica.h"
 #include "sync/config.h"
 #include "sync/reader.h"
 #include "sync/transfers.h"
@@ -43,9 +42,8 @@ struct SessionShared {
 
   SessionHost& host;
   const SyncConfig& config;
-  Session& session;  // for the host's calls that name a session
-  Library* lib = nullptr;
-  std::optional<Replica> replica;
+  Session& session;        // for the host's calls that name a session
+  Library* lib = nullptr;  // the loop's connection: reads only (writes: host.writer())
 
   Uuid my_uuid;
   DeviceRowId peer_row;
@@ -74,6 +72,7 @@ struct SessionShared {
   std::function<size_t()> pending_write_bytes;  // queued, not yet taken by the transport
   std::function<void()> publish;                // counters, transfers or state moved
   std::function<void()> wake;                   // a part has something to send: pump soon
+  std::function<void(Status)> end;              // the session ends with this error
 
   void Send(std::string frame) { send(std::move(frame)); }
   static double Now() { return Clock::Seconds(); }
@@ -92,8 +91,9 @@ struct SessionShared {
 
   // Fails one request of the peer's with an Error frame; the session goes on.
   Status FailRequest(uint64_t request_id, const Status& why);
-  // The row of `owner`, inserted (known by `name`) when missing.
-  Result<DeviceRowId> OwnerRow(const Uuid& owner, const std::string& name);
+  // What this library holds of `owner` (nullopt: nothing, or an owner it
+  // does not know yet; the writer registers owners as their rows arrive).
+  Result<std::optional<WatermarkInfo>> Holds(const Uuid& owner);
   // The epoch and highest seq this library can serve of `owner`.
   Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
   // Rows of `owner` with after < seq <= upto.

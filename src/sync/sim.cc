@@ -28,7 +28,8 @@ Node::Node(const std::string& name, uint8_t index, std::optional<Uuid> library, 
   if (!s.ok()) throw std::runtime_error("sim: " + s.message());
   uuid_ = lib_->LocalDevice()->uuid;
   tm_ = std::make_unique<TransactionManager>(*lib_, bus_);
-  svc_ = std::make_unique<SyncService>(dir_.path(), config, exec_);
+  // The writer's jobs run on the loop too: one polled thread, deterministic.
+  svc_ = std::make_unique<SyncService>(dir_.path(), config, exec_, SyncObserver{}, exec_);
 }
 
 Node::~Node() { Stop(); }

@@ -204,7 +204,11 @@ TEST_F(SimTest, ReconnectAfterACutPipeAppliesEachRowOnce) {
   ASSERT_TRUE(sim_.RunUntil([&] { return second.BothCurrent(); }, 1min));
   EXPECT_EQ(a.DigestOf(a.uuid()), b.DigestOf(a.uuid()));
   auto counters = second.listener->Snapshot().counters;
-  EXPECT_EQ(before + counters.rows_applied, 20000u);
+  // Batches already queued at B's writer when the pipe was cut were still
+  // written, counted by neither session (the first one had ended): the
+  // library's own count proves every row was written exactly once.
+  EXPECT_LE(before + counters.rows_applied, 20000u);
+  EXPECT_GT(counters.rows_applied, 0u);
   EXPECT_EQ(counters.rows_skipped, 0u);
   EXPECT_EQ(b.RowsAppliedTotal(), 20000u + 1u);  // the entries and the location
 }

@@ -132,16 +132,10 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
   return false;
 }
 
-Status SnapshotDownloader::Import(Download& d, uint64_t* written) {
+SnapshotImportJob SnapshotDownloader::ImportJob(Download& d, const Uuid& owner) {
   if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::strerror(errno));
   d.Close();
-  auto imported = ImportSnapshot(*s_.lib, d.part_path, d.sha256_hex, s_.peer_row);
-  std::error_code ec;
-  fs::remove(d.part_path, ec);
-  fs::remove(d.offer_path, ec);
-  *written = imported.ok() ? imported->rows_written : 0;
-  if (imported.ok() || imported.status().code() == Code::kAlreadyExists) return Status::Ok();
-  return imported.status();
+  return SnapshotImportJob{owner, d.part_path, d.offer_path, d.sha256_hex, s_.peer_row};
 }
 
 }  // namespace entrysync

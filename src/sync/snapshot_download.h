@@ -4,9 +4,9 @@
 // OWNER.offer, so that a later offer of the very same file (same SHA-256
 // and size, from this peer or after a restart of either side) resumes at
 // the .part file's size. Chunks arrive under the same credit as batches.
-// The finished file is checked against the offer's SHA-256 and imported in
-// one transaction, rows and watermark together; a refused file changes
-// nothing.
+// The finished file is handed to the library's writer (sync/writer.h),
+// which checks it against the offer's SHA-256 and imports it in one
+// transaction, rows and watermark together; a refused file changes nothing.
 //
 // Thread safety: loop only.
 #pragma once
@@ -15,6 +15,7 @@
 
 #include "sync/flow_control.h"
 #include "sync/session_shared.h"
+#include "sync/writer.h"
 
 namespace entrysync {
 
@@ -42,10 +43,10 @@ class SnapshotDownloader {
   // one more chunk.
   Result<bool> Write(uint64_t pull_id, TransferProgress& progress, Download& d, const wire::SnapshotChunk& c,
                      size_t frame_bytes);
-  // Verifies and imports the complete file (OK: imported or already held;
-  // the rows written in `*written`); an error means refused, nothing
-  // changed. The .part and .offer files are removed either way.
-  Status Import(Download& d, uint64_t* written);
+  // The complete file of `owner`, synced and closed, as a writer job
+  // (LibraryWriter::ImportSnapshotFile), which removes the .part and .offer
+  // files whatever the outcome.
+  SnapshotImportJob ImportJob(Download& d, const Uuid& owner);
 
  private:
   SessionShared& s_;

@@ -20,11 +20,13 @@ struct SyncService::Watch {
   char buf[64];
 };
 
-SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer)
+SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer,
+                         std::optional<SyncExecutor> write_exec)
     : dir_(std::move(library_dir)),
       config_(config),
       exec_(std::move(exec)),
       observer_(std::move(observer)),
+      writer_(exec_, std::move(write_exec)),
       prepare_timer_(exec_) {}
 
 // The Reader's threads stop first: a job that runs finishes (an export may
@@ -47,6 +49,10 @@ Status SyncService::Start() {
                    watched.message());
   }
   ES_ASSIGN_OR_RETURN(reader_, Reader::Start(dir_, exec_, config_.reader_threads));
+  // A daemon hears its writer's commits from the writer itself; a one-shot
+  // node tells a daemon that may serve the same library.
+  ES_RETURN_IF_ERROR(writer_.Start(dir_, /*commit_notices=*/watch_ == nullptr,
+                                   [this](const OwnerPosition& pos) { OnWriterAdvanced(pos); }));
   if (config_.prepare_snapshots) PostPrepare();  // look at the index as it is at start
   return Status::Ok();
 }
@@ -79,6 +85,7 @@ void SyncService::Shutdown() {
   }
   prepare_timer_.cancel();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
+  writer_.Stop();
 }
 
 void SyncService::AttachBus(EventBus& bus) {
@@ -86,15 +93,25 @@ void SyncService::AttachBus(EventBus& bus) {
   sub_ = bus.Subscribe([this](const Event& e) {
     std::optional<Uuid> location;
     if (auto* b = std::get_if<BulkIndexComplete>(&e)) location = b->location;
-    asio::post(exec_, [this, location] { ScheduleRefresh(location); });
+    asio::post(exec_, [this, location] { ScheduleRefresh(/*poll=*/true, location); });
   });
 }
 
 void SyncService::RunWrite(std::function<void(Library*)> job) {
-  asio::post(exec_, [this, job = std::move(job)] {
-    if (stopped_) return job(nullptr);
-    job(lib_.get());
-    ScheduleRefresh();
+  auto fn = std::make_shared<std::function<void(Library*)>>(std::move(job));
+  asio::post(exec_, [this, fn] {
+    // What it writes is not known before it runs (a snapshot names its
+    // owner inside): addressed to the library, announced by re-reading.
+    writer_.Post(
+        WriteTarget::LibraryTables(),
+        [fn](Library& lib) -> Result<WriteOutcome> {
+          (*fn)(&lib);
+          return WriteOutcome{};
+        },
+        [this, fn](Result<WriteOutcome> r) {
+          if (!r.ok()) return (*fn)(nullptr);  // dropped: the service stopped
+          ScheduleRefresh(/*poll=*/true);
+        });
   });
 }
 
@@ -153,14 +170,15 @@ bool SyncService::OnPeerReady(Session* s) {
   return true;
 }
 
-void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(); }
+void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(/*poll=*/false); }
 
 void SyncService::OnSessionUpdated(const Session*) {
   if (observer_.on_progress) observer_.on_progress();
 }
 
-void SyncService::ScheduleRefresh(std::optional<Uuid> location) {
+void SyncService::ScheduleRefresh(bool poll, std::optional<Uuid> location) {
   if (location) pending_location_ = location;
+  poll_pending_ |= poll;
   if (refresh_scheduled_ || stopped_) return;
   refresh_scheduled_ = true;
   asio::post(exec_, [this] { Refresh(); });
@@ -185,10 +203,13 @@ void SyncService::Refresh() {
   }
   closed.clear();
   for (auto& s : Sessions()) s->Poke();
-  std::optional<Uuid> location;
-  location.swap(pending_location_);
-  Status st = PollAdvances(location);
-  if (!st.ok()) spdlog::warn("sync service: {}", st.message());
+  if (poll_pending_) {
+    poll_pending_ = false;
+    std::optional<Uuid> location;
+    location.swap(pending_location_);
+    Status st = PollAdvances(location);
+    if (!st.ok()) spdlog::warn("sync service: {}", st.message());
+  }
   (void)reaped;
   if (observer_.on_changed) observer_.on_changed();
 }
@@ -204,18 +225,35 @@ Status SyncService::PollAdvances(std::optional<Uuid> location, bool baseline) {
       if (!wm) continue;
       now = {wm->epoch, wm->seq};
     }
-    auto it = announced_.find(d.uuid);
-    if (it != announced_.end() && it->second == now) continue;
-    announced_[d.uuid] = now;
     // Sessions' Hellos carry the starting point. An owner first held after
     // that (its first rows just pulled) is an advance like any other.
-    if (baseline) continue;
-    if (d.is_local) ArmPrepare();
-    if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
-    for (auto& s : Sessions())
-      if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, d.is_local ? location : std::nullopt);
+    if (baseline) {
+      announced_[d.uuid] = now;
+      continue;
+    }
+    Announce(d, now, d.is_local ? location : std::nullopt);
   }
   return Status::Ok();
+}
+
+void SyncService::OnWriterAdvanced(const OwnerPosition& pos) {
+  if (stopped_) return;
+  auto d = lib_->FindDeviceByUuid(pos.owner);  // committed before this runs
+  if (!d.ok()) {
+    spdlog::warn("sync service: {}", d.status().message());
+    return;
+  }
+  Announce(*d, {pos.epoch, pos.seq}, std::nullopt);
+}
+
+void SyncService::Announce(const DeviceInfo& d, std::pair<Epoch, Seq> now, std::optional<Uuid> location) {
+  auto it = announced_.find(d.uuid);
+  if (it != announced_.end() && it->second == now) return;
+  announced_[d.uuid] = now;
+  if (d.is_local) ArmPrepare();
+  if (observer_.on_owner_advanced) observer_.on_owner_advanced(d, now.first, now.second);
+  for (auto& s : Sessions())
+    if (!s->closed()) s->NotifyAdvance(d.uuid, now.first, now.second, location);
 }
 
 Status SyncService::WatchLibrary() {
@@ -241,7 +279,7 @@ void SyncService::ArmWatch() {
     asio::error_code more;
     while (watch_->socket.available(more) > 0 && !more)
       watch_->socket.receive(asio::buffer(watch_->buf), 0, more);
-    ScheduleRefresh();
+    ScheduleRefresh(/*poll=*/true);
     if (observer_.on_changed) observer_.on_changed();
     ArmWatch();
   });

@@ -1,15 +1,19 @@
-// SyncService: the sessions of one node, and what tells them that rows
-// advanced.
+// SyncService: the sessions of one node, the library's writer, and what
+// tells them that rows advanced.
 //
-// Everything runs on the node's sync loop (sync/loop.h): the sessions, this
-// service, and the library's one write connection (library()), through
-// which every row a session applies is written. Nothing polls. An owner's
-// advance reaches connected peers through one of three events:
-//   - a session wrote rows (OnSessionChanged): what it pulled flows on;
+// Everything runs on the node's sync loop (sync/loop.h): the sessions and
+// this service. Rows are written by the LibraryWriter (sync/writer.h) the
+// service owns, on its own thread: sessions post their applies to it and go
+// on when they complete. The loop keeps a connection of its own
+// (library()) for its small reads. Nothing polls. An owner's advance
+// reaches connected peers through one of three events:
+//   - a writer job moved an owner's watermark (rows a session pulled): the
+//     writer announces the new position, which flows on to other peers;
 //   - an in-process commit announced on an attached EventBus;
 //   - another process committed (`entrysync rescan` while the daemon runs):
 //     its Library sent a notice to LIBRARY/notify.sock after the commit
 //     (store/commit_notice.h), which wakes the loop.
+// The last two re-read where every owner stands (PollAdvances).
 //
 // Serving reads run off the loop on the service's Reader (sync/reader.h):
 // two threads, each with its own connection, whatever the number of peers.
@@ -34,6 +38,7 @@
 #include "base/event_bus.h"
 #include "sync/reader.h"
 #include "sync/session.h"
+#include "sync/writer.h"
 
 namespace entrysync {
 
@@ -51,22 +56,27 @@ struct SyncObserver {
 class SyncService : public SessionHost {
  public:
   // Runs on `exec`, which must run on one thread (or be polled by one).
-  SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer = {});
+  // The writer's jobs run on its own thread, or on `write_exec` when given
+  // (the simulation passes `exec`: everything on one polled loop).
+  SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer = {},
+              std::optional<SyncExecutor> write_exec = std::nullopt);
   // REQUIRES: Stop() (or Shutdown() on the loop) ran, or Start never did.
   ~SyncService() override;
 
-  // Opens the library's write connection and starts watching it. Call before
-  // the loop runs anything of this service. Fails when the library cannot be
-  // opened.
+  // Opens the loop's connection and the writer's, starts the writer and
+  // watching the library. Call before the loop runs anything of this
+  // service. Fails when the library cannot be opened.
   Status Start();
-  // Closes every session and stops watching. Thread-safe and idempotent;
-  // REQUIRES: not on the loop, and the loop runs on another thread.
+  // Closes every session, stops watching and stops the writer (the job it
+  // runs finishes, queued ones are dropped: see LibraryWriter::Stop).
+  // Thread-safe and idempotent; REQUIRES: not on the loop, and the loop
+  // runs on another thread.
   void Stop();
   // Stop on the loop itself (or by a test polling the loop).
   void Shutdown();
-  // Runs `job` on the loop with the library's write connection, then
-  // announces what advanced, as after a session's write. `job` gets nullptr
-  // when the service stopped. Thread-safe.
+  // Runs `job` on the library's writer (its thread, in order with the
+  // sessions' writes), then announces what advanced. `job` gets nullptr
+  // when the service stopped first. Thread-safe.
   void RunWrite(std::function<void(Library*)> job);
   // Hears this process's commits at once. `bus` must outlive the service.
   void AttachBus(EventBus& bus);
@@ -83,6 +93,7 @@ class SyncService : public SessionHost {
   const SyncConfig& config() const override { return config_; }
   Library& library() override { return *lib_; }
   Reader& reader() override { return *reader_; }
+  LibraryWriter& writer() override { return writer_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
   bool OnPeerReady(Session* s) override;
@@ -92,11 +103,17 @@ class SyncService : public SessionHost {
  private:
   // Loop: reap closed sessions, let the others pull again, announce what
   // advanced. Coalesced: many changes in one loop turn make one pass.
-  void ScheduleRefresh(std::optional<Uuid> location = std::nullopt);
+  // `poll`: also re-read where every owner stands (a commit the writer did
+  // not make).
+  void ScheduleRefresh(bool poll, std::optional<Uuid> location = std::nullopt);
   void Refresh();
   // Announces every owner that advanced since the last call. `baseline`:
   // only records where each owner is (at Start).
   Status PollAdvances(std::optional<Uuid> location, bool baseline = false);
+  // The writer moved `pos.owner`'s watermark.
+  void OnWriterAdvanced(const OwnerPosition& pos);
+  // Announces `d` at `now` unless it was announced there already.
+  void Announce(const DeviceInfo& d, std::pair<Epoch, Seq> now, std::optional<Uuid> location);
   Status WatchLibrary();
   void ArmWatch();
   void ArmPrepare();
@@ -110,13 +127,16 @@ class SyncService : public SessionHost {
   std::mutex mu_;  // guards sessions_
   std::vector<std::shared_ptr<Session>> sessions_;
 
+  LibraryWriter writer_;  // sessions post their applies to it
+
   // Loop only.
-  std::unique_ptr<Library> lib_;
+  std::unique_ptr<Library> lib_;    // the loop's connection: reads only
   std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
   bool refresh_scheduled_ = false;
+  bool poll_pending_ = false;
   std::optional<Uuid> pending_location_;
   bool stopped_ = false;
   struct Watch;
