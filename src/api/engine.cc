@@ -1,5 +1,6 @@
 // Engine: opening and closing, identity, devices and peers, events.
 #include <filesystem>
+#include <future>
 
 #include "api/convert.h"
 #include "api/engine_impl.h"
@@ -107,15 +108,25 @@ Result<Device> Engine::FindDevice(const std::string& name) {
   return ToDevice(d);
 }
 
+Status Engine::Impl::Write(const std::function<Status(Library&)>& job) {
+  if (!node) return job(*lib);
+  std::promise<Status> done;
+  node->RunWrite(job, [&done](Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
 Result<Device> Engine::Pair(const std::string& name, const DeviceId& id, const std::string& address) {
   if (!address.empty()) ES_RETURN_IF_ERROR(ValidateAddress(address));
   ControlRequest request = PairRequest(name, id, address);
   if (auto routed = impl_->Route<Device>(request)) return std::move(*routed);
   MutexLock lock(impl_->mu);
-  Library& lib = *impl_->lib;
-  ES_RETURN_IF_ERROR(EnsureIdentity(lib).status());
-  ES_ASSIGN_OR_RETURN(DeviceRowId row, lib.AddPeer(name, id, address));
-  ES_ASSIGN_OR_RETURN(DeviceInfo d, lib.GetDevice(row));
+  DeviceInfo d;
+  ES_RETURN_IF_ERROR(impl_->Write([&](Library& lib) -> Status {
+    ES_RETURN_IF_ERROR(EnsureIdentity(lib).status());
+    ES_ASSIGN_OR_RETURN(DeviceRowId row, lib.AddPeer(name, id, address));
+    ES_ASSIGN_OR_RETURN(d, lib.GetDevice(row));
+    return Status::Ok();
+  }));
   if (impl_->node) impl_->node->PeerChanged(id);
   return ToDevice(d);
 }
@@ -130,7 +141,7 @@ Status Engine::Unpair(const DeviceId& id) {
   if (named.id != d.id)
     return InvalidArgument("device " + id.ToShortString() + " shares the name '" + d.name +
                            "' with another device: pair it under another name first");
-  ES_RETURN_IF_ERROR(lib.RemovePeer(d.name));
+  ES_RETURN_IF_ERROR(impl_->Write([&](Library& writer) { return writer.RemovePeer(d.name); }));
   if (impl_->node) impl_->node->PeerChanged(id);
   return Status::Ok();
 }

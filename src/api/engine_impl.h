@@ -17,6 +17,7 @@
 #include "base/event_bus.h"
 #include "base/mutex.h"
 #include "entrysync/engine.h"
+#include "index/indexer.h"
 #include "node/node.h"
 #include "store/library.h"
 
@@ -34,7 +35,8 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   // connection (Library is not thread-safe) or starts and stops the node.
   Mutex mu;
   std::unique_ptr<Library> lib GUARDED_BY(mu);
-  // The TransactionManager's bus while no node runs; nothing subscribes.
+  // The TransactionManager's bus while no node runs; nothing subscribes (a
+  // node started later hears these commits through SQLite's notices).
   EventBus bus;
   std::unique_ptr<Node> node GUARDED_BY(mu);  // while started
   // While started as the daemon (StartOptions::write_status): the node
@@ -43,9 +45,10 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   bool daemon GUARDED_BY(mu) = false;
   std::unique_ptr<ControlServer> control GUARDED_BY(mu);
 
-  // The bus this connection's commits are announced on: the node's while
-  // one runs, so that they reach its peers at once. REQUIRES: mu held.
-  EventBus& CommitBus() REQUIRES(mu) { return node ? node->bus() : bus; }
+  // Runs `job` on the library's one writer — the running node's (its
+  // thread, in turn with the sessions' writes), else this Engine's
+  // connection — and returns its status. REQUIRES: mu held.
+  Status Write(const std::function<Status(Library&)>& job) REQUIRES(mu);
   // The daemon that owns the library from another process (it holds the
   // process lock as kDaemonLockHolder), when this Engine runs no node.
   // Takes mu (REQUIRES: not held).
@@ -58,6 +61,14 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   template <class T>
   std::optional<Result<T>> Route(const ControlRequest& request,
                                  const std::function<void(uint64_t)>& progress = nullptr) EXCLUDES(mu);
+
+  // Runs `index` (a walk and its commit) on the library's one writer: the
+  // running node's, so that the commit takes its turn with the sessions'
+  // writes and reaches peers at once; else this Engine's connection.
+  // options.progress runs on the calling thread either way. REQUIRES: mu
+  // held (a node cannot stop meanwhile).
+  using IndexJob = std::function<Result<IndexReport>(Indexer& indexer, const IndexOptions& options)>;
+  Result<IndexReport> Index(const IndexJob& index, const ScanOptions& options) REQUIRES(mu);
 
   // The device row of `owner`. NotFound when unknown. REQUIRES: mu held.
   Result<DeviceInfo> OwnerRow(const Uuid& owner) REQUIRES(mu);

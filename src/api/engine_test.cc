@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/test_util.h"
@@ -212,6 +213,47 @@ TEST(EngineTest, PairAndUnpair) {
 // Two devices sync over TLS on 127.0.0.1 through the API: alpha runs its
 // node (Start), beta syncs once; then a third device loads one of alpha's
 // folders on demand, and a snapshot of alpha's index moves offline.
+// A started Engine writes through its node's writer: indexing and pairing
+// work as without a node, and progress still runs on the calling thread.
+TEST(EngineTest, WritesWhileStartedGoThroughTheNode) {
+  TempDir tmp;
+  auto a = MustCreate(tmp.Sub("a"), "alpha");
+  auto b = MustCreate(tmp.Sub("b"), "beta", a->library_id());
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  StartOptions start;
+  start.dial_peers = false;
+  ASSERT_TRUE(a->Start(start).ok());
+
+  std::string root = fs::canonical(tmp.path()).string() + "/data";
+  MakeTree(root, 9000);  // progress comes every 4096 entries and at the end
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> calls{0}, elsewhere{0};
+  ScanOptions scan;
+  scan.progress = [&](uint64_t) {
+    ++calls;
+    if (std::this_thread::get_id() != caller) ++elsewhere;
+  };
+  auto added = a->AddLocation(root, scan);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_GE(calls.load(), 3);
+  EXPECT_EQ(elsewhere.load(), 0);
+  EXPECT_EQ(a->Stats()->owners[0].entries, 9008u);  // 9000 files, 7 folders, the root
+
+  WriteFile(root + "/new.txt", "x");
+  auto rescanned = a->Rescan(added->location.uuid, scan);
+  ASSERT_TRUE(rescanned.ok()) << rescanned.status().ToString();
+  EXPECT_EQ(rescanned->added, 1u);
+  EXPECT_EQ(a->AddLocation(root).status().code(), Code::kAlreadyExists);
+
+  auto paired = a->Pair("beta", b->Identity()->device_id);
+  ASSERT_TRUE(paired.ok()) << paired.status().ToString();
+  EXPECT_TRUE(paired->paired);
+  EXPECT_TRUE(a->Unpair(b->Identity()->device_id).ok());
+  a->Stop();
+  EXPECT_FALSE(a->FindDevice("beta")->paired);
+}
+
 TEST(EngineTest, SyncOverTls) {
   TempDir tmp;
   auto a = MustCreate(tmp.Sub("a"), "alpha");

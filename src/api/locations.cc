@@ -24,13 +24,57 @@ Result<std::pair<LocationInfo, std::vector<std::string>>> ResolvePath(Library& l
   return std::make_pair(*best, parts);
 }
 
-namespace {
-IndexOptions ToIndexOptions(const ScanOptions& o) {
-  IndexOptions out;
-  out.progress = o.progress;
-  return out;
+Result<IndexReport> Engine::Impl::Index(const IndexJob& index, const ScanOptions& options) {
+  if (!node) {
+    TransactionManager tm(*lib, bus);
+    Indexer ix(*lib, tm, DefaultEnv());
+    return index(ix, IndexOptions{.progress = options.progress});
+  }
+  // The job runs on the writer's thread; its progress and its end come back
+  // here through `relay`, so that options.progress runs on this thread.
+  struct Relay {
+    Mutex mu;
+    CondVar cv;
+    std::optional<uint64_t> seen GUARDED_BY(mu);
+    bool done GUARDED_BY(mu) = false;
+  } relay;
+  std::optional<Result<IndexReport>> report;  // written by the job, read after done
+  Status why;                                 // why it did not run
+  Node& n = *node;
+  n.RunWrite(
+      [&](Library& writer) -> Status {
+        TransactionManager tm(writer, n.bus());
+        Indexer ix(writer, tm, DefaultEnv());
+        IndexOptions io;
+        if (options.progress)
+          io.progress = [&relay](uint64_t entries) {
+            MutexLock l(relay.mu);
+            relay.seen = entries;
+            relay.cv.NotifyAll();
+          };
+        report = index(ix, io);
+        return report->status();
+      },
+      [&](Status s) {
+        MutexLock l(relay.mu);
+        if (!report) why = std::move(s);
+        relay.done = true;
+        relay.cv.NotifyAll();
+      });
+  MutexLock l(relay.mu);
+  for (;;) {
+    while (!relay.done && !relay.seen) relay.cv.Wait(relay.mu);
+    if (std::optional<uint64_t> seen = std::exchange(relay.seen, std::nullopt)) {
+      l.Unlock();
+      options.progress(*seen);
+      l.Lock();
+      continue;
+    }
+    if (relay.done) break;
+  }
+  if (!report) return why;
+  return std::move(*report);
 }
-}  // namespace
 
 Result<std::vector<Location>> Engine::Locations(std::optional<Uuid> owner) {
   MutexLock lock(impl_->mu);
@@ -64,9 +108,9 @@ Result<ScanReport> Engine::AddLocation(const std::string& path, const ScanOption
   Result<ScanReport> report = [&]() -> Result<ScanReport> {
     MutexLock lock(impl_->mu);
     Library& lib = *impl_->lib;
-    TransactionManager tm(lib, impl_->CommitBus());
-    Indexer ix(lib, tm, DefaultEnv());
-    ES_ASSIGN_OR_RETURN(IndexReport r, ix.AddLocation(path, ToIndexOptions(options)));
+    ES_ASSIGN_OR_RETURN(
+        IndexReport r,
+        impl_->Index([&](Indexer& ix, const IndexOptions& o) { return ix.AddLocation(path, o); }, options));
     ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
     return ToScanReport(r, ToLocation(r.location, devices));
   }();
@@ -81,9 +125,9 @@ Result<ScanReport> Engine::Rescan(const Uuid& location, const ScanOptions& optio
     MutexLock lock(impl_->mu);
     Library& lib = *impl_->lib;
     ES_ASSIGN_OR_RETURN(LocationInfo loc, lib.FindLocationByUuid(location));
-    TransactionManager tm(lib, impl_->CommitBus());
-    Indexer ix(lib, tm, DefaultEnv());
-    ES_ASSIGN_OR_RETURN(IndexReport r, ix.Rescan(loc, ToIndexOptions(options)));
+    ES_ASSIGN_OR_RETURN(
+        IndexReport r,
+        impl_->Index([&](Indexer& ix, const IndexOptions& o) { return ix.Rescan(loc, o); }, options));
     ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
     return ToScanReport(r, ToLocation(r.location, devices));
   }();

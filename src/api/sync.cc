@@ -41,8 +41,8 @@ Status Engine::Start(const StartOptions& options) {
     impl_->node = std::move(node);
     impl_->daemon = options.write_status;
     impl_->control = std::move(control);
-    // The node hears this connection's commits on its bus (CommitBus) and
-    // its pairings through Node::PeerChanged: no notices to itself.
+    // The daemon's writes go through its node's writer (Impl::Write,
+    // Impl::Index), which announces them; no notices to itself.
     if (impl_->daemon) impl_->lib->SetCommitNotices(false);
     return Status::Ok();
   }();

@@ -130,18 +130,26 @@ void Node::PeerChanged(const DeviceId& id) {
   });
 }
 
+void Node::RunWrite(std::function<Status(Library&)> job, std::function<void(Status)> done) {
+  if (!started_ || stopped_) return done(Aborted("the node is not running"));
+  sync_->RunWrite([job = std::move(job), done = std::move(done)](Library* lib) {
+    done(lib ? job(*lib) : Aborted("the node stopped first"));
+  });
+}
+
 Result<ImportStats> Node::ImportSnapshot(const std::string& path,
                                          const std::optional<std::string>& expected_sha256) {
-  if (!started_ || stopped_) return Aborted("the node is not running: cannot import " + path);
-  std::promise<Result<ImportStats>> done;
-  sync_->RunWrite([&](Library* lib) {
-    if (!lib) {
-      done.set_value(Aborted("the node stopped before importing " + path));
-      return;
-    }
-    done.set_value(::entrysync::ImportSnapshot(*lib, path, expected_sha256));
-  });
-  return done.get_future().get();
+  std::promise<Status> done;
+  std::optional<Result<ImportStats>> stats;  // set when the job ran
+  RunWrite(
+      [&](Library& lib) {
+        stats = ::entrysync::ImportSnapshot(lib, path, expected_sha256);
+        return stats->status();
+      },
+      [&](Status s) { done.set_value(std::move(s)); });
+  Status s = done.get_future().get();
+  if (!stats) return s.Wrap("cannot import " + path);
+  return std::move(*stats);
 }
 
 bool Node::HasSession(const DeviceId& id, bool outbound_only) {

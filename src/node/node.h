@@ -84,6 +84,13 @@ class Node {
   // is (any back-off forgotten). Thread-safe.
   void PeerChanged(const DeviceId& id);
 
+  // Runs `job` on the library's writer (its thread and connection, in order
+  // with the sessions' writes), then `done` with its status on a node
+  // thread; `done` gets Aborted, and `job` does not run, when the node is
+  // not running or stops first. Rows it commits through a
+  // TransactionManager on bus() reach connected peers at once. Thread-safe.
+  void RunWrite(std::function<Status(Library&)> job, std::function<void(Status)> done);
+
   // Imports the snapshot at `path` through the library's writer (its
   // thread, in order with the sessions' writes), and announces what advanced to connected peers; as
   // ::entrysync::ImportSnapshot otherwise. REQUIRES: started, not stopped,
