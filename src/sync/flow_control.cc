@@ -12,13 +12,13 @@ Clock::time_point At(double seconds) {
 
 }  // namespace
 
-FlowControl::FlowControl(const SyncConfig& config, SyncExecutor exec, std::weak_ptr<void> alive,
+FlowControl::FlowControl(const SyncConfig& config, const SyncExecutor& exec, std::weak_ptr<void> alive,
                          std::function<void(std::string)> send, std::function<void()> retry_pulls)
     : config_(config),
       alive_(std::move(alive)),
       send_(std::move(send)),
       retry_pulls_(std::move(retry_pulls)),
-      timer_(std::move(exec)) {}
+      timer_(exec) {}
 
 void FlowControl::PullStarted() {
   if (fetch_started_ == 0) fetch_started_ = Clock::Seconds();

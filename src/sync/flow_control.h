@@ -28,7 +28,7 @@ class FlowControl {
   // `send` writes a frame to the peer; `retry_pulls` runs when a pull that
   // Defer()ed is due. The timer does nothing once `alive` expired (the
   // session is gone).
-  FlowControl(const SyncConfig& config, SyncExecutor exec, std::weak_ptr<void> alive,
+  FlowControl(const SyncConfig& config, const SyncExecutor& exec, std::weak_ptr<void> alive,
               std::function<void(std::string)> send, std::function<void()> retry_pulls);
 
   // Batches or chunks a new pull lets the server send before any credit.

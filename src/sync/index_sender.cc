@@ -33,6 +33,7 @@ Result<std::string> EncodeLocations(Library& lib, const Uuid& owner, DeviceRowId
                                     uint64_t transfer_id, Seq since) {
   ES_ASSIGN_OR_RETURN(auto locs, lib.ListLocations(owner_row));
   std::vector<LocationRecord> recs;
+  recs.reserve(locs.size());
   for (auto& l : locs) recs.push_back(l.record);
   BatchHeader hdr{owner, epoch, transfer_id, 0, 0, recs.size(), Codec::kNone, {}};
   ES_ASSIGN_OR_RETURN(wire::StateBatch b, BuildLocationBatch(hdr, recs));

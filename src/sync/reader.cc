@@ -34,7 +34,7 @@ Reader::~Reader() {
   for (auto& lane : lanes_) lane.reset();
 }
 
-Result<std::unique_ptr<Reader>> Reader::Start(const std::string& library_dir, SyncExecutor loop,
+Result<std::unique_ptr<Reader>> Reader::Start(const std::string& library_dir, const SyncExecutor& loop,
                                               bool threads) {
   std::unique_ptr<Reader> r(new Reader(loop, threads));
   for (int i = 0; i < 2; ++i) {

@@ -53,7 +53,7 @@ class Reader {
   // `threads`, starts their threads; completions are posted to `loop`.
   // REQUIRES: the library's schema is current (its writer opened it first).
   // Fails, starting nothing, when a connection cannot be opened.
-  static Result<std::unique_ptr<Reader>> Start(const std::string& library_dir, SyncExecutor loop,
+  static Result<std::unique_ptr<Reader>> Start(const std::string& library_dir, const SyncExecutor& loop,
                                                bool threads);
   // Stops the threads: a job that runs finishes first (and may still post
   // its completion), jobs not begun are dropped. With no threads, jobs

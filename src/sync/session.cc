@@ -72,7 +72,7 @@ void Session::StartStream() {
       [weak](std::string_view d) {
         if (auto self = weak.lock()) self->OnData(d);
       },
-      [weak](Status s) {
+      [weak](const Status& s) {
         // Frames received before the close were posted first.
         Status why = s.ok() ? Aborted("peer closed the connection") : s;
         if (auto self = weak.lock()) self->Post([why](Session&) { return why; });
@@ -106,7 +106,7 @@ void Session::End(Status why) {
 }
 
 void Session::Close(Status why) {
-  asio::post(exec_, [weak = weak_from_this(), why] {
+  asio::post(exec_, [weak = weak_from_this(), why = std::move(why)] {
     auto self = weak.lock();
     if (!self || self->ended_.load()) return;
     if (!why.ok()) self->stream_->Write(EncodeFrame(ErrorToWire(why)));
@@ -119,7 +119,7 @@ void Session::Close(Status why) {
 void Session::Teardown(Status why) {
   if (ended_.exchange(true)) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (close_status_.ok()) close_status_ = why.ok() ? Aborted("closed") : why;
     why = close_status_;
   }
@@ -132,7 +132,7 @@ void Session::Teardown(Status why) {
   uploads_.Abort();
   sender_.Abort();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     snapshot_.state = SessionState::kClosed;
     snapshot_.close_reason = close_status_.message();
     snapshot_.transfers = shared_.transfers.List();
@@ -143,27 +143,27 @@ void Session::Teardown(Status why) {
 }
 
 Status Session::close_status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return close_status_;
 }
 
 std::string Session::peer_name() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_.peer_name;
 }
 
 bool Session::BothCurrent() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_.state == SessionState::kCurrent;
 }
 
 bool Session::ready() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_.state == SessionState::kSyncing || snapshot_.state == SessionState::kCurrent;
 }
 
 SessionSnapshot Session::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   SessionSnapshot s = snapshot_;
   s.wire_sent = stream_->BytesSent();
   s.wire_received = stream_->BytesReceived();
@@ -172,7 +172,7 @@ SessionSnapshot Session::Snapshot() const {
 
 void Session::Publish() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     snapshot_.transfers = shared_.transfers.List();
     snapshot_.counters = shared_.counters;
     if (hello_received_ && snapshot_.state != SessionState::kClosed) {
@@ -226,7 +226,7 @@ void Session::OnData(std::string_view data) {
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) {
-      Status why = next.status();
+      const Status& why = next.status();
       Post([why](Session&) { return why; });
       return;
     }
@@ -423,7 +423,7 @@ Status Session::OnHello(const Frame& f) {
   // arrive meanwhile wait (held_).
   binding_ = true;
   shared_.host.writer().BindPeer(peer->id, peer_uuid, h.device_name(),
-                                 [weak = weak_from_this(), h](Result<WriteOutcome> r) {
+                                 [weak = weak_from_this(), h](const Result<WriteOutcome>& r) {
                                    auto self = weak.lock();
                                    if (!self || self->ended_.load()) return;
                                    self->binding_ = false;
@@ -451,7 +451,7 @@ Status Session::OnPeerBound(const wire::Hello& h) {
   }
   hello_received_ = true;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     snapshot_.peer_name = bound.name;
     snapshot_.peer_uuid = peer_uuid;
     snapshot_.state = SessionState::kSyncing;

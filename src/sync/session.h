@@ -31,12 +31,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/byte_stream.h"
+#include "base/mutex.h"
 #include "proto/frame.h"
 #include "sync/flow_control.h"
 #include "sync/index_sender.h"
@@ -84,7 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close(Status why);
   // Close at once. Loop only; the host calls it when it shuts down, so that
   // nothing of the session refers to the host afterwards.
-  void CloseNow(Status why) { Teardown(why); }
+  void CloseNow(const Status& why) { Teardown(why); }
 
   // This device holds `owner`'s rows up to `max_seq` now (epoch `epoch`):
   // push or announce them to the peer. `location` names the bulk commit's
@@ -145,9 +145,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<ByteStream> stream_;
 
   // Shared between threads.
-  mutable std::mutex mu_;
-  Status close_status_;       // guarded by mu_
-  SessionSnapshot snapshot_;  // guarded by mu_; copied out by Snapshot()
+  mutable Mutex mu_;
+  Status close_status_ GUARDED_BY(mu_);
+  SessionSnapshot snapshot_ GUARDED_BY(mu_);  // copied out by Snapshot()
   std::atomic<bool> closed_{false};
   std::atomic<bool> ended_{false};  // Close() or Teardown() began: posts are dropped
   std::atomic<double> last_receive_{0};

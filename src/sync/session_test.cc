@@ -553,8 +553,11 @@ TEST_F(RawPeerTest, SenderUsesACodecThePeerListsAndItsLimits) {
     if (f.type != MessageType::kHello) continue;
     auto hello = ParseMessage<wire::Hello>(f);
     ASSERT_TRUE(hello.ok());
-    for (const auto& o : hello->owners())
-      if (o.name() == "beta") EXPECT_EQ(o.entry_count(), 3000u);
+    for (const auto& o : hello->owners()) {
+      if (o.name() == "beta") {
+        EXPECT_EQ(o.entry_count(), 3000u);
+      }
+    }
   }
   EXPECT_FALSE(sb->closed());
 }

@@ -125,7 +125,7 @@ class Simulation {
  public:
   Simulation();
   // Stops every node, runs what is left, removes the libraries.
-  ~Simulation();
+  ~Simulation();  // NOLINT(bugprone-exception-escape): see sim.cc
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
 

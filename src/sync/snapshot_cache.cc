@@ -3,9 +3,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
+#include "base/mutex.h"
 #include "snapshot/snapshot.h"
 
 namespace entrysync {
@@ -13,8 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::mutex& ExportMutex() {
-  static std::mutex mu;
+Mutex& ExportMutex() {
+  static Mutex mu;
   return mu;
 }
 
@@ -65,7 +65,7 @@ Result<std::optional<ServedSnapshot>> FindOrExportSnapshot(Library& lib, const s
   fs::create_directories(dir, ec);
   if (ec) return IOError("cannot create " + dir.string() + ": " + ec.message());
   const std::string prefix = "serve-" + uuid.ToString() + "-";
-  std::lock_guard<std::mutex> lock(ExportMutex());
+  MutexLock lock(ExportMutex());
   std::optional<ServedSnapshot> best;
   for (const auto& f : fs::directory_iterator(dir, ec)) {
     auto p = ParseName(f.path().filename().string(), prefix);

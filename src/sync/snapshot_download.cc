@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "proto/compress.h"
 #include "proto/convert.h"
@@ -69,7 +70,7 @@ Result<bool> SnapshotDownloader::Start(uint64_t pull_id, TransferProgress& p, co
     have = 0;
   }
   d.fd = ::open(d.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (d.fd < 0) return IOError("cannot open " + d.part_path + ": " + std::strerror(errno));
+  if (d.fd < 0) return IOError("cannot open " + d.part_path + ": " + std::generic_category().message(errno));
   if (::lseek(d.fd, static_cast<off_t>(have), SEEK_SET) < 0) {
     d.Close();
     return IOError("cannot seek in " + d.part_path);
@@ -116,7 +117,7 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
   while (left > 0) {
     ssize_t w = ::write(d.fd, at, left);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return IOError("cannot write " + d.part_path + ": " + std::strerror(errno));
+    if (w <= 0) return IOError("cannot write " + d.part_path + ": " + std::generic_category().message(errno));
     at += w;
     left -= static_cast<size_t>(w);
   }
@@ -133,7 +134,7 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
 }
 
 SnapshotImportJob SnapshotDownloader::ImportJob(Download& d, const Uuid& owner) {
-  if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::strerror(errno));
+  if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::generic_category().message(errno));
   d.Close();
   return SnapshotImportJob{owner, d.part_path, d.offer_path, d.sha256_hex, s_.peer_row};
 }

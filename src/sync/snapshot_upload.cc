@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "proto/compress.h"
 #include "proto/convert.h"
@@ -72,7 +73,7 @@ Status SnapshotUploader::OnSnapshotRequest(const Frame& f) {
   const ServedSnapshot& o = it->second;
   if (r.offset() > o.size) return fail("snapshot offset " + std::to_string(r.offset()) + " is past its end");
   int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("snapshot file is gone: " + std::string(std::strerror(errno)));
+  if (fd < 0) return fail("snapshot file is gone: " + std::string(std::generic_category().message(errno)));
   Upload u;
   u.id = r.transfer_id();
   u.owner = owner;

@@ -14,7 +14,7 @@ namespace entrysync {
 // LIBRARY/notify.sock: other processes' Library connections send a byte
 // after each commit (store/commit_notice.h).
 struct SyncService::Watch {
-  explicit Watch(SyncExecutor exec) : socket(exec) {}
+  explicit Watch(const SyncExecutor& exec) : socket(exec) {}
   asio::local::datagram_protocol::socket socket;
   std::string path;
   char buf[64];
@@ -108,7 +108,7 @@ void SyncService::RunWrite(std::function<void(Library*)> job) {
           (*fn)(&lib);
           return WriteOutcome{};
         },
-        [this, fn](Result<WriteOutcome> r) {
+        [this, fn](const Result<WriteOutcome>& r) {
           if (!r.ok()) return (*fn)(nullptr);  // dropped: the service stopped
           ScheduleRefresh(/*poll=*/true);
         });
@@ -118,7 +118,7 @@ void SyncService::RunWrite(std::function<void(Library*)> job) {
 std::shared_ptr<Session> SyncService::AddSession(std::unique_ptr<ByteStream> stream, bool outbound) {
   auto s = std::make_shared<Session>(*this, std::move(stream), exec_, outbound);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     sessions_.push_back(s);
   }
   s->Start();
@@ -129,7 +129,7 @@ std::shared_ptr<Session> SyncService::AddSession(std::unique_ptr<ByteStream> str
 }
 
 std::vector<std::shared_ptr<Session>> SyncService::Sessions() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sessions_;
 }
 
@@ -190,7 +190,7 @@ void SyncService::Refresh() {
   std::vector<std::shared_ptr<Session>> closed;  // destroyed after the lock
   bool reaped = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if ((*it)->closed()) {
         closed.push_back(std::move(*it));

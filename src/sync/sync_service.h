@@ -31,11 +31,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "base/event_bus.h"
+#include "base/mutex.h"
 #include "sync/reader.h"
 #include "sync/session.h"
 #include "sync/writer.h"
@@ -124,8 +124,8 @@ class SyncService : public SessionHost {
   const SyncExecutor exec_;
   const SyncObserver observer_;
 
-  std::mutex mu_;  // guards sessions_
-  std::vector<std::shared_ptr<Session>> sessions_;
+  Mutex mu_;
+  std::vector<std::shared_ptr<Session>> sessions_ GUARDED_BY(mu_);
 
   LibraryWriter writer_;  // sessions post their applies to it
 

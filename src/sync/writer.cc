@@ -140,7 +140,7 @@ void LibraryWriter::Stop() {
 
 void LibraryWriter::Post(WriteTarget target, Job job, Done done) {
   Run(
-      std::move(target), [job = std::move(job)](State& st) { return job(*st.lib); }, std::move(done));
+      target, [job = std::move(job)](State& st) { return job(*st.lib); }, std::move(done));
 }
 
 void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(State&)> job, Done done) {
@@ -155,8 +155,7 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
     complete(Aborted("the library writer stopped: " + target.Describe() + " not written"));
     return;
   }
-  asio::post(*st->jobs, [st, target = std::move(target), job = std::move(job),
-                         complete = std::move(complete)]() mutable {
+  asio::post(*st->jobs, [st, target, job = std::move(job), complete = std::move(complete)]() mutable {
     if (st->stopped.load()) {
       complete(Aborted("the library writer stopped: " + target.Describe() + " not written"));
       return;
