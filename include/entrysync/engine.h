@@ -17,7 +17,9 @@
 // Thread safety: an Engine is thread-safe. Calls that touch the library are
 // serialized on the Engine's one SQLite connection; AddLocation and Rescan
 // hold it for their whole walk, SyncOnce and List's load of a remote folder
-// wait for the network without holding it. Other processes may open the
+// wait for the network without holding it. While started, the Engine's
+// writes (AddLocation, Rescan, Pair, Unpair, ImportSnapshot) run on its
+// node's library writer, in turn with what the node's sessions apply. Other processes may open the
 // same library at the same time (SQLite serializes writers); one daemon
 // (Start with write_status, or `entrysync serve`) owns a library at a time.
 //
