@@ -19,6 +19,10 @@ Puller::Puller(SessionShared& shared, FlowControl& flow)
     : s_(shared), flow_(flow), downloads_(shared, flow) {}
 
 Status Puller::Evaluate() {
+  // An owner this peer has more of, pulled by another session right now:
+  // not done with this peer until that pull ends (the host re-evaluates
+  // then) and shows whether anything is left to pull from here.
+  bool behind_elsewhere = false;
   for (const auto& [owner, has] : s_.peer_has) {
     if (owner == s_.my_uuid) continue;
     bool pulling = false;
@@ -32,10 +36,13 @@ Status Puller::Evaluate() {
       flow_.Defer();  // over the rate limit: ask later
       break;
     }
-    if (!s_.host.ClaimPull(owner, &s_.session)) continue;
+    if (!s_.host.ClaimPull(owner, &s_.session)) {
+      behind_elsewhere = true;
+      continue;
+    }
     ES_RETURN_IF_ERROR(StartPull(owner, has));
   }
-  MaybeSendDone();
+  if (!behind_elsewhere) MaybeSendDone();
   return Status::Ok();
 }
 

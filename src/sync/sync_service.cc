@@ -188,14 +188,12 @@ void SyncService::Refresh() {
   refresh_scheduled_ = false;
   if (stopped_) return;
   std::vector<std::shared_ptr<Session>> closed;  // destroyed after the lock
-  bool reaped = false;
   {
     MutexLock lock(mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if ((*it)->closed()) {
         closed.push_back(std::move(*it));
         it = sessions_.erase(it);
-        reaped = true;
       } else {
         ++it;
       }
@@ -210,7 +208,6 @@ void SyncService::Refresh() {
     Status st = PollAdvances(location);
     if (!st.ok()) spdlog::warn("sync service: {}", st.message());
   }
-  (void)reaped;
   if (observer_.on_changed) observer_.on_changed();
 }
 
