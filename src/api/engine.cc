@@ -111,7 +111,7 @@ Result<Device> Engine::FindDevice(const std::string& name) {
 Status Engine::Impl::Write(const std::function<Status(Library&)>& job) {
   if (!node) return job(*lib);
   std::promise<Status> done;
-  node->RunWrite(job, [&done](Status s) { done.set_value(std::move(s)); });
+  node->RunWrite(WriteTarget::LibraryTables(), job, [&done](Status s) { done.set_value(std::move(s)); });
   return done.get_future().get();
 }
 

@@ -45,9 +45,10 @@ struct __attribute__((visibility("hidden"))) Engine::Impl {
   bool daemon GUARDED_BY(mu) = false;
   std::unique_ptr<ControlServer> control GUARDED_BY(mu);
 
-  // Runs `job` on the library's one writer — the running node's (its
-  // thread, in turn with the sessions' writes), else this Engine's
-  // connection — and returns its status. REQUIRES: mu held.
+  // Runs `job`, which writes the library's own tables (devices, pairing),
+  // on the library's one writer — the running node's (its thread, in turn
+  // with the sessions' writes), else this Engine's connection — and returns
+  // its status. REQUIRES: mu held.
   Status Write(const std::function<Status(Library&)>& job) REQUIRES(mu);
   // The daemon that owns the library from another process (it holds the
   // process lock as kDaemonLockHolder), when this Engine runs no node.

@@ -41,7 +41,9 @@ Result<IndexReport> Engine::Impl::Index(const IndexJob& index, const ScanOptions
   std::optional<Result<IndexReport>> report;  // written by the job, read after done
   Status why;                                 // why it did not run
   Node& n = *node;
+  ES_ASSIGN_OR_RETURN(DeviceInfo me, lib->LocalDevice());
   n.RunWrite(
+      WriteTarget::Owner(me.uuid),  // this device's rows (and its locations)
       [&](Library& writer) -> Status {
         TransactionManager tm(writer, n.bus());
         Indexer ix(writer, tm, DefaultEnv());

@@ -130,9 +130,10 @@ void Node::PeerChanged(const DeviceId& id) {
   });
 }
 
-void Node::RunWrite(std::function<Status(Library&)> job, std::function<void(Status)> done) {
+void Node::RunWrite(WriteTarget target, std::function<Status(Library&)> job,
+                    std::function<void(Status)> done) {
   if (!started_ || stopped_) return done(Aborted("the node is not running"));
-  sync_->RunWrite([job = std::move(job), done = std::move(done)](Library* lib) {
+  sync_->RunWrite(target, [job = std::move(job), done = std::move(done)](Library* lib) {
     done(lib ? job(*lib) : Aborted("the node stopped first"));
   });
 }
@@ -141,7 +142,9 @@ Result<ImportStats> Node::ImportSnapshot(const std::string& path,
                                          const std::optional<std::string>& expected_sha256) {
   std::promise<Status> done;
   std::optional<Result<ImportStats>> stats;  // set when the job ran
+  // The snapshot names its owner inside the file: addressed to the library.
   RunWrite(
+      WriteTarget::LibraryTables(),
       [&](Library& lib) {
         stats = ::entrysync::ImportSnapshot(lib, path, expected_sha256);
         return stats->status();

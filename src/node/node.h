@@ -89,7 +89,9 @@ class Node {
   // thread; `done` gets Aborted, and `job` does not run, when the node is
   // not running or stops first. Rows it commits through a
   // TransactionManager on bus() reach connected peers at once. Thread-safe.
-  void RunWrite(std::function<Status(Library&)> job, std::function<void(Status)> done);
+  // `target`: what `job` writes (sync/writer.h), its owner when it writes
+  // one owner's rows only.
+  void RunWrite(WriteTarget target, std::function<Status(Library&)> job, std::function<void(Status)> done);
 
   // Imports the snapshot at `path` through the library's writer (its
   // thread, in order with the sessions' writes), and announces what advanced to connected peers; as

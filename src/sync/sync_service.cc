@@ -97,13 +97,12 @@ void SyncService::AttachBus(EventBus& bus) {
   });
 }
 
-void SyncService::RunWrite(std::function<void(Library*)> job) {
+void SyncService::RunWrite(WriteTarget target, std::function<void(Library*)> job) {
   auto fn = std::make_shared<std::function<void(Library*)>>(std::move(job));
-  asio::post(exec_, [this, fn] {
-    // What it writes is not known before it runs (a snapshot names its
-    // owner inside): addressed to the library, announced by re-reading.
+  asio::post(exec_, [this, target, fn] {
+    // Announced by re-reading: what such a job advanced is not known here.
     writer_.Post(
-        WriteTarget::LibraryTables(),
+        target,
         [fn](Library& lib) -> Result<WriteOutcome> {
           (*fn)(&lib);
           return WriteOutcome{};

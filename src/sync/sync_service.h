@@ -74,10 +74,11 @@ class SyncService : public SessionHost {
   void Stop();
   // Stop on the loop itself (or by a test polling the loop).
   void Shutdown();
-  // Runs `job` on the library's writer (its thread, in order with the
-  // sessions' writes), then announces what advanced. `job` gets nullptr
-  // when the service stopped first. Thread-safe.
-  void RunWrite(std::function<void(Library*)> job);
+  // Runs `job`, which writes `target`, on the library's writer (its
+  // thread, in order with the sessions' writes), then announces what
+  // advanced. `job` gets nullptr when the service stopped first.
+  // Thread-safe.
+  void RunWrite(WriteTarget target, std::function<void(Library*)> job);
   // Hears this process's commits at once. `bus` must outlive the service.
   void AttachBus(EventBus& bus);
 
