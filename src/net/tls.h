@@ -51,6 +51,33 @@ struct TlsOptions {
   std::chrono::milliseconds close_timeout{30000};
 };
 
+// What a listener lets strangers cost. A connection is "unauthenticated"
+// from accept until its TLS handshake and admission are done (only then is
+// the peer a device that proved a paired key); see
+// docs/architecture-net.md, "Hostile load".
+struct ListenOptions {
+  TlsOptions tls;
+  // At most this many unauthenticated connections at once. One more closes
+  // the oldest of them to make room (a legitimate handshake takes a few
+  // round trips; the oldest is the likeliest to be idle), so a flood of
+  // idle connections costs bounded memory and descriptors and still lets a
+  // paired device in. Listen lowers it to a quarter of the process's
+  // descriptor limit (RLIMIT_NOFILE) when that is less.
+  size_t max_unauthenticated = 256;
+  // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM, or an
+  // unknown accept error), the listener pauses accepting for
+  // `accept_backoff`, doubling up to `accept_backoff_max`, and starts again
+  // from `accept_backoff` once an accept succeeds. Errors that concern one
+  // connection only (ECONNABORTED, EPROTO, ...) are skipped at once.
+  std::chrono::milliseconds accept_backoff{100};
+  std::chrono::milliseconds accept_backoff_max{1000};
+  // `on_refused` hears at most `reports_per_interval` refusals (and accept
+  // errors) per `report_interval`; the others are counted and reported as
+  // one summary when the interval ends.
+  size_t reports_per_interval = 5;
+  std::chrono::milliseconds report_interval{10000};
+};
+
 class TlsListener {
  public:
   using OnAccepted = std::function<void(std::unique_ptr<ByteStream> stream)>;
@@ -63,12 +90,15 @@ class TlsListener {
   // is the client's id). Otherwise the client is sent a TLS alert and
   // disconnected, and `on_refused` gets a one-line reason (PermissionDenied
   // for an unauthorized device, Protocol for a non-TLS or broken client,
-  // Aborted for a timeout). Callbacks run on the io thread.
+  // Aborted for a timeout or a connection closed to make room, IOError for
+  // an accept error), within the rate of options.reports_per_interval; the
+  // rest come as one summary per interval ("and N more in the last 10s:
+  // ..."). Callbacks run on the io thread.
   // Fails with IOError when the address cannot be bound.
   static Result<std::unique_ptr<TlsListener>> Listen(IoThread& io, const Identity& identity,
                                                      const std::string& host, uint16_t port,
                                                      Authorize authorize, OnAccepted on_accepted,
-                                                     OnRefused on_refused, TlsOptions options = {});
+                                                     OnRefused on_refused, ListenOptions options = {});
 
   // Stop()s.
   ~TlsListener();

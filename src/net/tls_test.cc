@@ -1,6 +1,7 @@
 #include "net/tls.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
@@ -12,6 +13,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "base/hash.h"
 
@@ -54,7 +57,7 @@ class Sink {
     };
   }
   ByteStream::CloseHandler OnClosed() {
-    return [this](Status s) {
+    return [this](const Status& s) {
       {
         std::lock_guard<std::mutex> l(mu_);
         EXPECT_FALSE(closed_.has_value()) << "closed twice";
@@ -127,6 +130,11 @@ class ListenerEvents {
     std::lock_guard<std::mutex> l(mu_);
     return accepted_.size();
   }
+  // Every refusal reported so far (and forgets them).
+  std::vector<Status> TakeRefused() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::exchange(refused_, {});
+  }
 
  private:
   std::mutex mu_;
@@ -147,6 +155,11 @@ class TlsTest : public ::testing::Test {
 
   // Listens on 127.0.0.1 accepting only `paired`.
   std::unique_ptr<TlsListener> Listen(DeviceId paired, TlsOptions opts = {}) {
+    ListenOptions lo;
+    lo.tls = opts;
+    return Listen(paired, lo);
+  }
+  std::unique_ptr<TlsListener> Listen(DeviceId paired, ListenOptions opts) {
     auto l = TlsListener::Listen(
         io_, *server_id_, "127.0.0.1", 0,
         [paired](const DeviceId& id) { return id == paired ? Status::Ok() : PermissionDenied("not paired"); },
@@ -240,7 +253,7 @@ TEST_F(TlsTest, OneWayThroughput) {
   auto server = events_.WaitAccepted();
   ASSERT_TRUE(server);
   server->Start(server_sink.OnData(), server_sink.OnClosed());
-  (*client)->Start([](std::string_view) {}, [](Status) {});
+  (*client)->Start([](std::string_view) {}, [](const Status&) {});
   auto t0 = std::chrono::steady_clock::now();
   for (uint64_t off = 0; off < kTotal; off += kChunk) {
     while ((*client)->PendingWriteBytes() > 64 * kChunk) std::this_thread::sleep_for(50us);
@@ -372,7 +385,7 @@ TEST_F(TlsTest, DestroyingAStreamClosesThePeer) {
   auto server = events_.WaitAccepted();
   ASSERT_TRUE(server);
   (*client)->Start(client_sink.OnData(), client_sink.OnClosed());
-  server->Start([](std::string_view) {}, [](Status) { ADD_FAILURE(); });
+  server->Start([](std::string_view) {}, [](const Status&) { ADD_FAILURE(); });
   server->Write("bye");
   server.reset();  // detaches handlers: the failure above never runs
   auto cs = client_sink.WaitClosed();
@@ -396,7 +409,7 @@ TEST_F(TlsTest, HandlerMayWriteCloseAndDestroy) {
         raw->Write(std::string(s));
         if (s.find("quit") != std::string_view::npos) raw->Close();
       },
-      [&](Status) {
+      [&](const Status&) {
         server.reset();
         server_gone.set_value();
       });
@@ -429,7 +442,7 @@ TEST_F(TlsTest, DialErrors) {
   ASSERT_TRUE(taken);
   auto again = TlsListener::Listen(
       io_, *server_id_, "127.0.0.1", taken->port(), [](const DeviceId&) { return Status::Ok(); },
-      [](std::unique_ptr<ByteStream>) {}, [](Status) {});
+      [](std::unique_ptr<ByteStream>) {}, [](const Status&) {});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Code::kIOError);
 }
@@ -449,6 +462,155 @@ TEST_F(TlsTest, ListenerStopAbandonsHandshakes) {
   char b;
   s.read_some(asio::buffer(&b, 1), ec);
   EXPECT_TRUE(ec);
+}
+
+TEST_F(TlsTest, TricklingClientIsCutAtTheHandshakeDeadline) {
+  TlsOptions opts;
+  opts.handshake_timeout = 500ms;
+  auto listener = Listen(client_id_->device_id(), opts);
+  ASSERT_TRUE(listener);
+  asio::io_context raw_io;
+  asio::ip::tcp::socket s(raw_io);
+  asio::error_code ec;
+  s.connect({asio::ip::make_address("127.0.0.1"), listener->port()}, ec);
+  ASSERT_FALSE(ec);
+  // A handshake record announcing 16000 bytes, then a byte every 50 ms:
+  // each read makes progress, none completes the record.
+  const auto start = std::chrono::steady_clock::now();
+  asio::write(s, asio::buffer(std::string("\x16\x03\x01\x3e\x80", 5)), ec);
+  std::optional<Status> refused;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    asio::write(s, asio::buffer("\x01", 1), ec);
+    refused = events_.WaitRefused(50ms);
+  }
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code(), Code::kAborted) << refused->message();
+  EXPECT_NE(refused->message().find("not done within 0.5s"), std::string::npos) << refused->message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+}
+
+TEST_F(TlsTest, OverTheLimitTheOldestUnauthenticatedConnectionMakesRoom) {
+  ListenOptions opts;
+  opts.max_unauthenticated = 4;
+  opts.reports_per_interval = 1000;
+  auto listener = Listen(client_id_->device_id(), opts);
+  ASSERT_TRUE(listener);
+  asio::io_context raw_io;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), listener->port());
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 20; ++i) {
+    idle.emplace_back(raw_io);
+    asio::error_code ec;
+    idle.back().connect(ep, ec);
+    ASSERT_FALSE(ec);
+  }
+  for (int i = 0; i < 16; ++i) {
+    auto refused = events_.WaitRefused();
+    ASSERT_TRUE(refused) << i;
+    EXPECT_EQ(refused->code(), Code::kAborted) << refused->message();
+    EXPECT_NE(refused->message().find("closed to make room"), std::string::npos) << refused->message();
+  }
+  // The 16 oldest were closed by the server.
+  for (int i = 0; i < 16; ++i) {
+    char b;
+    asio::error_code ec;
+    idle[i].read_some(asio::buffer(&b, 1), ec);
+    EXPECT_TRUE(ec) << i;
+  }
+  // Four idle connections hold every slot; a paired device still gets in.
+  auto client = Dial(listener->port(), server_id_->device_id());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE(events_.WaitAccepted());
+  auto refused = events_.WaitRefused();  // it took the slot of the oldest
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->message().find("closed to make room"), std::string::npos) << refused->message();
+}
+
+TEST_F(TlsTest, RefusalsAreReportedAFewAtATimeThenSummarized) {
+  ListenOptions opts;
+  opts.max_unauthenticated = 1;
+  opts.reports_per_interval = 2;
+  opts.report_interval = 1000ms;
+  auto listener = Listen(client_id_->device_id(), opts);
+  ASSERT_TRUE(listener);
+  asio::io_context raw_io;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), listener->port());
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 30; ++i) {
+    idle.emplace_back(raw_io);
+    asio::error_code ec;
+    idle.back().connect(ep, ec);
+    ASSERT_FALSE(ec);
+  }
+  // 29 connections made room for a newer one. A few are reported in full,
+  // the rest in a summary at the end of each interval.
+  std::vector<Status> reports;
+  bool summarized = false;
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (!summarized && std::chrono::steady_clock::now() < end) {
+    auto r = events_.WaitRefused(100ms);
+    if (!r) continue;
+    reports.push_back(*r);
+    summarized = r->message().rfind("and ", 0) == 0;
+  }
+  ASSERT_TRUE(summarized);
+  const std::string& summary = reports.back().message();
+  EXPECT_NE(summary.find("closed to make room (over 1 unauthenticated connections)"), std::string::npos)
+      << summary;
+  EXPECT_LE(reports.size(), 3u * 3) << summary;  // at most three intervals on a slow machine
+}
+
+TEST_F(TlsTest, OutOfDescriptorsTheListenerPausesInsteadOfSpinning) {
+  ListenOptions opts;
+  opts.reports_per_interval = 100000;  // every accept error reported: they are counted below
+  opts.tls.handshake_timeout = 30s;
+  auto listener = Listen(client_id_->device_id(), opts);
+  ASSERT_TRUE(listener);
+  asio::io_context raw_io;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), listener->port());
+  std::vector<asio::ip::tcp::socket> waiting;
+  for (int i = 0; i < 20; ++i) {
+    waiting.emplace_back(raw_io);
+    asio::error_code ec;
+    waiting.back().open(asio::ip::tcp::v4(), ec);
+    ASSERT_FALSE(ec);
+  }
+  // No descriptor left beyond a few: the listener accepts some, then fails.
+  struct rlimit saved {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int highest = waiting.back().native_handle();
+  struct rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest) + 4;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (auto& s : waiting) {
+    asio::error_code ec;
+    s.connect(ep, ec);  // the kernel's backlog takes them
+    ASSERT_FALSE(ec);
+  }
+  struct rusage before {
+  }, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(1600ms);
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu = [](const struct rusage& r) {
+    return std::chrono::seconds(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           std::chrono::microseconds(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+  };
+  std::vector<Status> errors;
+  for (Status& st : events_.TakeRefused())
+    if (st.message().find("accept on port") != std::string::npos) errors.push_back(st);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Paused 100, 200, 400, 800 ms: a handful of failures, no spinning.
+  ASSERT_GE(errors.size(), 2u);
+  EXPECT_LE(errors.size(), 8u) << errors.back().message();
+  EXPECT_NE(errors.front().message().find("accepting again in 100ms"), std::string::npos)
+      << errors.front().message();
+  EXPECT_LT(cpu(after) - cpu(before), 500ms);
+  // Descriptors again: the listener accepts (within the longest pause).
+  waiting.clear();
+  auto client = Dial(listener->port(), server_id_->device_id());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE(events_.WaitAccepted());
 }
 
 }  // namespace
