@@ -51,6 +51,16 @@ class ByteStream {
   // idempotent. The close handler runs afterwards with OK.
   virtual void Close() = 0;
 
+  // Closes at once, dropping what is queued (for a peer that does not read
+  // what it is sent: a flush would wait for it). The close handler runs
+  // with `why` unless the stream had already closed; bytes written
+  // afterwards are dropped. Thread-safe, idempotent. The default, for
+  // transports that cannot drop bytes, is Close().
+  virtual void Abort(const Status& why) {
+    (void)why;
+    Close();
+  }
+
   // The remote device as authenticated by the transport (a zero id when the
   // transport does not authenticate, like an unnamed pipe end).
   virtual DeviceId RemoteId() const = 0;

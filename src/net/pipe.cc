@@ -132,6 +132,10 @@ class PipeEnd final : public ByteStream {
 
   void Close() override { Shut(Status::Ok(), /*drop_in_flight=*/false); }
 
+  void Abort(const Status& why) override {
+    Shut(why.ok() ? Aborted("pipe aborted") : why, /*drop_in_flight=*/true);
+  }
+
   void Cut() { Shut(IOError("pipe cut"), /*drop_in_flight=*/true); }
 
   DeviceId RemoteId() const override { return remote_; }

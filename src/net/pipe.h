@@ -29,7 +29,8 @@ struct PipeOptions {
 // destroying it) closes both: bytes written before the close are still
 // delivered, then each end's close handler runs once with OK; bytes written
 // afterwards are dropped. Cut() on an end closes both with an error at once,
-// dropping what is in flight (a broken connection). PendingWriteBytes
+// dropping what is in flight (a broken connection); Abort(why) does the
+// same with `why` as both ends' close status. PendingWriteBytes
 // counts bytes written and not yet delivered to the other end's handler; the
 // writer's writable handler runs after each delivery. Byte counters count
 // payload (there is no overhead).

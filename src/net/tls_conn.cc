@@ -13,6 +13,7 @@ namespace {
 
 constexpr char kAdmitted = 0x01;
 constexpr size_t kReadBufSize = size_t{128} * 1024;
+constexpr size_t kHandshakeReadBufSize = size_t{16} * 1024;
 constexpr size_t kPlainBufSize = size_t{64} * 1024;
 // Plaintext is encrypted in slices of this size, and only while less than
 // kRawHighWater encrypted bytes wait for the socket: memory stays bounded
@@ -57,8 +58,8 @@ TlsConn::TlsConn(asio::ip::tcp::socket socket, std::shared_ptr<SSL_CTX> ctx, Rol
       describe_(std::move(describe)),
       authorize_(std::move(authorize)),
       options_(options),
-      read_buf_(new char[kReadBufSize]),
-      plain_buf_(new char[kPlainBufSize]) {
+      read_buf_(new char[kHandshakeReadBufSize]),
+      read_buf_size_(kHandshakeReadBufSize) {
   SSL* ssl = SSL_new(ctx_.get());
   BIO* rbio = BIO_new(BIO_s_mem());
   BIO* wbio = BIO_new(BIO_s_mem());
@@ -213,6 +214,7 @@ void TlsConn::Advance() {
 }
 
 void TlsConn::ReadPlain() {
+  if (!plain_buf_) plain_buf_.reset(new char[kPlainBufSize]);
   for (;;) {
     size_t filled = 0;
     int err = SSL_ERROR_NONE;
@@ -339,8 +341,12 @@ void TlsConn::ArmRead() {
     case State::kDone:
       return;
   }
+  if (read_buf_size_ < kReadBufSize && (state_ == State::kOpen || state_ == State::kClosing)) {
+    read_buf_.reset(new char[kReadBufSize]);
+    read_buf_size_ = kReadBufSize;
+  }
   reading_ = true;
-  socket_.async_read_some(asio::buffer(read_buf_.get(), kReadBufSize),
+  socket_.async_read_some(asio::buffer(read_buf_.get(), read_buf_size_),
                           [self = shared_from_this()](const asio::error_code& ec, size_t n) {
                             self->io_.AssertHeld();
                             self->OnRead(ec, n);
@@ -416,7 +422,13 @@ void TlsConn::DoWrite(std::string bytes) {
     pending_.fetch_sub(bytes.size());
     return;
   }
-  plain_queue_.push_back(std::move(bytes));
+  // Small writes (a Pong, a Credit) join the last queued one: a queue of
+  // many tiny strings would cost several times their bytes.
+  if (bytes.size() < kEncryptSlice && !plain_queue_.empty() && plain_queue_.back().size() < kEncryptSlice) {
+    plain_queue_.back().append(bytes);
+  } else {
+    plain_queue_.push_back(std::move(bytes));
+  }
   EncryptMore();
   FlushRaw();
 }
@@ -427,6 +439,25 @@ void TlsConn::Close() {
     self->io_.AssertHeld();
     self->DoClose();
   });
+}
+
+void TlsConn::AbortStream(const Status& why) {
+  close_requested_ = true;  // later writes are dropped
+  asio::post(socket_.get_executor(), [self = shared_from_this(), why] {
+    self->io_.AssertHeld();
+    self->DoAbort(why);
+  });
+}
+
+// Unlike FailStream, sends nothing more: a peer that does not read could
+// hold even an alert back for ever.
+void TlsConn::DoAbort(const Status& why) {
+  if (state_ == State::kDone) return;
+  const bool was_linger = state_ == State::kLinger;
+  DropQueued();
+  state_ = State::kDone;
+  CloseSocket();
+  if (!was_linger) DeliverClose(why);
 }
 
 void TlsConn::DoClose() {
@@ -497,6 +528,10 @@ void TlsConn::FailStream(const Status& status) {
 void TlsConn::DropQueued() {
   plain_queue_.clear();
   plain_offset_ = 0;
+  // Encrypted bytes still in out_raw_ or on the way count no more either: a
+  // write that completes later must not take them off pending_ again.
+  plain_in_out_raw_ = 0;
+  plain_in_flight_ = 0;
   pending_.store(0);
 }
 

@@ -78,6 +78,7 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   void Write(std::string bytes);
   size_t PendingWriteBytes() const { return pending_.load(); }
   void Close();
+  void AbortStream(const Status& why);
   // No handler runs after it returns (see HandlerSlot).
   void Detach() { slot_.Detach(); }
   // Valid once the handshake succeeded; constant afterwards.
@@ -119,6 +120,7 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   void DoStart() REQUIRES(io_);
   void DoWrite(std::string bytes) REQUIRES(io_);
   void DoClose() REQUIRES(io_);
+  void DoAbort(const Status& why) REQUIRES(io_);
   void MaybeFinishClosing() REQUIRES(io_);
   void OnPeerClosed() REQUIRES(io_);
   void FinishHandshake(Status status) REQUIRES(io_);
@@ -156,8 +158,11 @@ class TlsConn : public std::enable_shared_from_this<TlsConn> {
   bool half_close_when_flushed_ GUARDED_BY(io_) = false;
 
   bool reading_ GUARDED_BY(io_) = false;
-  std::unique_ptr<char[]> read_buf_;
-  std::unique_ptr<char[]> plain_buf_;
+  // Small while the handshake runs (a flood of unauthenticated connections
+  // costs little), full size once the stream is open.
+  std::unique_ptr<char[]> read_buf_ GUARDED_BY(io_);
+  size_t read_buf_size_ GUARDED_BY(io_) = 0;
+  std::unique_ptr<char[]> plain_buf_ GUARDED_BY(io_);  // made when the stream opens
 
   bool writing_ GUARDED_BY(io_) = false;
   std::string out_raw_ GUARDED_BY(io_);                  // encrypted, not yet handed to a write
@@ -190,6 +195,7 @@ class TlsStream final : public ByteStream {
   void Write(std::string bytes) override { conn_->Write(std::move(bytes)); }
   size_t PendingWriteBytes() const override { return conn_->PendingWriteBytes(); }
   void Close() override { conn_->Close(); }
+  void Abort(const Status& why) override { conn_->AbortStream(why); }
   DeviceId RemoteId() const override { return conn_->remote_id(); }
   uint64_t BytesSent() const override { return conn_->bytes_sent(); }
   uint64_t BytesReceived() const override { return conn_->bytes_received(); }
