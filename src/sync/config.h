@@ -69,8 +69,22 @@ struct SyncConfig {
   std::chrono::milliseconds keepalive{5000};
   std::chrono::milliseconds idle_timeout{30000};
   // Queued bytes above which a sender stops producing until the socket
-  // drains: bounds memory whatever the strategy.
+  // drains: bounds memory whatever the strategy. Pongs count against it too:
+  // while it is full they are not queued, and a peer whose unanswered pings
+  // reach it again is disconnected (it sends and does not read).
   size_t max_pending_write_bytes = 4 << 20;
+  // A peer that leaves more than this unread (queued here, not yet taken
+  // by the transport: replies, pushes and notices the loop sends besides
+  // the flow-controlled streams) is disconnected.
+  size_t max_unread_bytes = 32 << 20;
+  // Frames received and not yet handled by the sync loop, each counted as
+  // its payload + 256 bytes: a peer that gets beyond it is disconnected. A
+  // well-behaved peer stays within its credit (credit_window batches of at
+  // most 8 MiB).
+  size_t max_inbox_bytes = 72 << 20;
+  // The peer's Hello is due within this long after the session began
+  // (the TLS handshake has its own deadline, net/tls.h).
+  std::chrono::milliseconds hello_timeout{10000};
 };
 
 // The strategy a server uses to send `delta_rows` rows of an owner: the

@@ -99,9 +99,11 @@ Status ServeFolder(SessionShared& s, const wire::StateRequest& r, const Uuid& ow
                    Epoch epoch) {
   FolderRequest req{r.folder_path(), owner, owner_row, epoch, r.request_id(), s.batch_records, s.codec};
   if (req.path.size() > 1 && req.path.back() == '/') req.path.pop_back();
+  s.folder_loads++;
   s.ReadThen<Result<FolderRead>>(
       Reader::Lane::kServe, [req](Library& lib) { return ReadFolder(lib, req); },
       [&s, id = req.id](Result<FolderRead> got) -> Status {
+        s.folder_loads--;
         ES_RETURN_IF_ERROR(got.status());
         if (!got->not_found.empty()) return s.FailRequest(id, NotFound(got->not_found));
         for (std::string& f : got->frames) s.Send(std::move(f));

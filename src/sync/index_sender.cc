@@ -95,6 +95,8 @@ Result<ChunkRead> ReadChunk(Library& lib, DeviceRowId owner_row, const ChunkRequ
 Status IndexSender::OnStateRequest(const Frame& f) {
   ES_ASSIGN_OR_RETURN(auto r, ParseMessage<wire::StateRequest>(f));
   ES_ASSIGN_OR_RETURN(Uuid owner, UuidFromWire(r.owner(), "owner"));
+  if (serves_.size() + s_.folder_loads >= kMaxRequests && !serves_.contains(r.request_id()))
+    return ProtocolError("asked for more than " + std::to_string(kMaxRequests) + " transfers at once");
   s_.peer_done = false;  // the peer pulls again; it says "done" when finished
   s_.publish();
   auto dev = s_.lib->FindDeviceByUuid(owner);

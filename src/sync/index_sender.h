@@ -82,6 +82,9 @@ class IndexSender {
 
   // Encoded batches held per serve, read ahead of the wire.
   static constexpr size_t kReadAhead = 2;
+  // Requests of the peer served at once (serves and folder loads); one more
+  // ends the session. A peer asks for one pull per owner at a time.
+  static constexpr size_t kMaxRequests = 256;
 
  private:
   struct Serve {

@@ -12,6 +12,9 @@ namespace entrysync {
 namespace {
 
 constexpr uint32_t kProtocolVersion = 1;
+// What a frame waiting for the loop costs besides its payload (the Frame,
+// the posted handler): a flood of tiny frames is counted for what it holds.
+constexpr size_t kQueuedFrameCost = 256;
 
 Clock::time_point At(double seconds) {
   return Clock::time_point(
@@ -216,11 +219,41 @@ void Session::RequestPath(const Uuid& owner, const std::string& path, std::funct
 void Session::Send(std::string frame) {
   stream_->Write(std::move(frame));
   last_send_ = Clock::Seconds();
+  const size_t unread = stream_->PendingWriteBytes();
+  if (unread > config_.max_unread_bytes)
+    Overrun(
+        Aborted("not reading what it is sent, " + std::to_string(unread) + " bytes queued; disconnected"));
+}
+
+void Session::Overrun(const Status& why) {
+  if (overrun_.exchange(true)) return;
+  Post([why](Session&) { return why; });  // before the stream's close handler: this reason is logged
+  stream_->Abort(why);
+}
+
+bool Session::AnswerPing(const Frame& f) {
+  auto ping = ParseMessage<wire::Ping>(f);
+  if (!ping.ok()) return true;
+  wire::Pong pong;
+  pong.set_nonce(ping->nonce());
+  std::string frame = EncodeFrame(pong);
+  const size_t pending = stream_->PendingWriteBytes();
+  if (pending + frame.size() <= config_.max_pending_write_bytes) {
+    unanswered_ping_bytes_ = 0;
+    stream_->Write(std::move(frame));
+    return true;
+  }
+  // The bytes already queued will tell the peer we are alive, once it reads.
+  unanswered_ping_bytes_ += frame.size();
+  if (unanswered_ping_bytes_ <= config_.max_pending_write_bytes) return true;
+  Overrun(Aborted("not reading its replies, " + std::to_string(pending) + " bytes queued; disconnected"));
+  return false;
 }
 
 // Stream's executor: decode frames; answer pings at once so a loop busy
 // applying a batch never lets the peer time out.
 void Session::OnData(std::string_view data) {
+  if (overrun_.load()) return;
   last_receive_ = Clock::Seconds();
   decoder_.Feed(data);
   for (;;) {
@@ -233,16 +266,19 @@ void Session::OnData(std::string_view data) {
     if (!next->has_value()) return;
     Frame& f = **next;
     if (f.type == MessageType::kPing) {
-      auto ping = ParseMessage<wire::Ping>(f);
-      if (ping.ok()) {
-        wire::Pong pong;
-        pong.set_nonce(ping->nonce());
-        stream_->Write(EncodeFrame(pong));
-      }
+      if (!AnswerPing(f)) return;
       continue;
     }
     if (f.type == MessageType::kPong) continue;
-    Post([f = std::move(f)](Session& me) {
+    const size_t cost = f.payload.size() + kQueuedFrameCost;
+    const size_t waiting = inbox_bytes_.fetch_add(cost) + cost;
+    if (waiting > config_.max_inbox_bytes) {
+      Overrun(Aborted("sends faster than it is handled, " + std::to_string(waiting) +
+                      " bytes of frames waiting; disconnected"));
+      return;
+    }
+    Post([f = std::move(f), cost](Session& me) {
+      me.inbox_bytes_.fetch_sub(cost);
       ES_RETURN_IF_ERROR(me.HandleFrame(f));
       me.SchedulePump();
       return Status::Ok();
@@ -298,6 +334,7 @@ Status Session::Begin() {
   }
   Send(EncodeFrame(h));
   last_receive_ = Clock::Seconds();
+  begun_ = Clock::Seconds();
   ArmTick();
   return Status::Ok();
 }
@@ -308,7 +345,9 @@ Status Session::Begin() {
 void Session::ArmTick() {
   double keepalive = config_.keepalive.count() / 1000.0;
   double idle = config_.idle_timeout.count() / 1000.0;
-  tick_.expires_at(At(std::min(last_send_ + keepalive, last_receive_.load() + idle)));
+  double due = std::min(last_send_ + keepalive, last_receive_.load() + idle);
+  if (!hello_received_ && !binding_) due = std::min(due, begun_ + config_.hello_timeout.count() / 1000.0);
+  tick_.expires_at(At(due));
   tick_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock(); self && !self->ended_.load()) self->OnTick();
@@ -317,6 +356,14 @@ void Session::ArmTick() {
 
 void Session::OnTick() {
   double now = Clock::Seconds();
+  if (!hello_received_ && !binding_ && now - begun_ >= config_.hello_timeout.count() / 1000.0) {
+    const auto ms = config_.hello_timeout.count();
+    Status why = Aborted("peer sent no Hello within " +
+                         (ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms"));
+    spdlog::warn("session with {}: {}", stream_->Describe(), why.message());
+    Teardown(why);
+    return;
+  }
   if (now - last_receive_.load() >= config_.idle_timeout.count() / 1000.0) {
     Status why =
         Aborted("peer sent nothing for " + std::to_string(config_.idle_timeout.count() / 1000) + "s");
@@ -363,6 +410,10 @@ Status Session::Pump() {
 
 Status Session::HandleFrame(const Frame& f) {
   if (binding_ && f.type != MessageType::kError) {
+    held_bytes_ += f.payload.size() + kQueuedFrameCost;
+    if (held_bytes_ > config_.max_inbox_bytes)
+      return ProtocolError("sent " + std::to_string(held_bytes_) +
+                           " bytes of frames before its Hello was accepted");
     held_.push_back(f);  // handled once the peer's Hello is written
     return Status::Ok();
   }

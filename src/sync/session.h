@@ -127,6 +127,13 @@ class Session : public std::enable_shared_from_this<Session> {
   Status OnCredit(const Frame& f);
   Status OnCurrent(const Frame& f);
   Status OnError(const Frame& f);
+  // Stream's executor: a Pong for `f`, unless the stream is full (see
+  // SyncConfig::max_pending_write_bytes); false once the peer was
+  // disconnected for not reading.
+  bool AnswerPing(const Frame& f);
+  // Any thread: the peer made us hold more than a limit allows. Ends the
+  // session with `why` and drops what is queued for the peer.
+  void Overrun(const Status& why);
   // Sends what serves and snapshot uploads may send now; again soon while
   // there is more, or once the stream drained when it is full.
   Status Pump();
@@ -152,7 +159,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<bool> ended_{false};  // Close() or Teardown() began: posts are dropped
   std::atomic<double> last_receive_{0};
   std::atomic<bool> wants_writable_{false};  // Pump stopped at the high-water mark
+  std::atomic<bool> overrun_{false};         // Overrun ran: what follows is ignored
+  std::atomic<size_t> inbox_bytes_{0};       // frames posted to the loop, not yet handled
   FrameDecoder decoder_;                     // stream's executor only
+  size_t unanswered_ping_bytes_ = 0;         // stream's executor: Pongs not queued (stream full)
 
   // Loop only.
   SessionShared shared_;
@@ -167,12 +177,14 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   bool hello_received_ = false;
-  bool binding_ = false;                    // the peer's Hello is being written
-  std::vector<Frame> held_;                 // frames that arrived meanwhile
+  bool binding_ = false;     // the peer's Hello is being written
+  std::vector<Frame> held_;  // frames that arrived meanwhile
+  size_t held_bytes_ = 0;
   std::map<Uuid, Advance> early_advances_;  // announced before the peer's Hello
   SyncTimer tick_;                          // keepalive and idle timeout
   bool pump_scheduled_ = false;
   double last_send_ = 0;
+  double begun_ = 0;  // Begin ran: the peer's Hello is due within hello_timeout
 };
 
 }  // namespace entrysync

@@ -66,6 +66,7 @@ struct SessionShared {
 
   SessionCounters counters;
   TransferRegistry transfers;
+  size_t folder_loads = 0;  // on-demand loads being read (ServeFolder)
 
   // Set by Session.
   std::function<void(std::string)> send;        // a frame to the peer

@@ -528,10 +528,115 @@ class RawPeerTest : public SyncTest {
       if (f.type == MessageType::kCurrent && ParseMessage<wire::Current>(f)->transfer_id() == 7) return true;
     return false;
   }
+  // A session of B with a raw peer that never reads what B sends.
+  std::shared_ptr<Session> OpenNotReading(std::unique_ptr<ByteStream>* raw) {
+    auto [ea, eb] =
+        MakePipe(a_->loop.context().get_executor(), b_->loop.context().get_executor(), a_->id, b_->id);
+    *raw = std::move(ea);
+    return b_->svc->AddSession(std::move(eb));
+  }
+  static std::string Pings(int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+      wire::Ping p;
+      p.set_nonce(i);
+      out += EncodeFrame(p);
+    }
+    return out;
+  }
   std::mutex mu_;
   FrameDecoder decoder_;
   std::vector<Frame> got_;
 };
+
+TEST_F(RawPeerTest, PeerThatPingsAndNeverReadsIsDisconnected) {
+  SyncConfig cfg;
+  cfg.max_pending_write_bytes = 64 << 10;
+  b_->Configure(cfg);
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = OpenNotReading(&raw);
+  raw->Write(EncodeFrame(HelloFromA({})));
+  // 20,000 Pongs would be ~360 KB: the first 64 KiB are queued, then as
+  // many are not, then the peer is cut off.
+  for (int i = 0; i < 20; ++i) raw->Write(Pings(1000));
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("not reading its replies"), std::string::npos)
+      << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, PeerThatDoesNotReadATransferIsDisconnected) {
+  SyncConfig cfg;
+  cfg.max_unread_bytes = 256 << 10;  // below the write cap: the transfer's own bytes overrun it
+  b_->Configure(cfg);
+  b_->Index(20000, "/bdata");
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = OpenNotReading(&raw);
+  raw->Write(EncodeFrame(HelloFromA({})));
+  RequestAllOfB(*raw);
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("not reading what it is sent"), std::string::npos)
+      << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, PeerThatSendsFasterThanTheLoopHandlesIsDisconnected) {
+  SyncConfig cfg;
+  cfg.max_inbox_bytes = 16 << 10;
+  b_->Configure(cfg);
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  // One delivery of 100 frames: all wait for the loop at once.
+  std::string burst = EncodeFrame(HelloFromA({}));
+  for (int i = 0; i < 100; ++i) {
+    wire::Credit c;
+    c.set_transfer_id(1000 + i);
+    c.set_batches(1);
+    burst += EncodeFrame(c);
+  }
+  raw->Write(burst);
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("sends faster than it is handled"), std::string::npos)
+      << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, PeerThatSendsNoHelloIsDisconnected) {
+  SyncConfig cfg;
+  cfg.hello_timeout = 300ms;
+  cfg.keepalive = 100ms;
+  b_->Configure(cfg);
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  // Pings keep the connection alive but are no Hello.
+  for (int i = 0; i < 10 && !sb->closed(); ++i) {
+    raw->Write(Pings(1));
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }, 5s));
+  EXPECT_EQ(sb->close_status().message(), "peer sent no Hello within 300ms");
+}
+
+TEST_F(RawPeerTest, PeerThatAsksForTooManyTransfersAtOnceIsDisconnected) {
+  b_->Index(500, "/bdata");
+  StartBoth();
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  std::string burst = EncodeFrame(HelloFromA({}));
+  for (size_t i = 0; i <= IndexSender::kMaxRequests; ++i) {
+    wire::StateRequest r;
+    r.set_request_id(100 + i);
+    r.set_owner(std::string(reinterpret_cast<const char*>(b_->uuid.bytes.data()), 16));
+    r.set_max_batches(0);  // one batch of credit: each serve stays open
+    r.set_strategy(wire::STRATEGY_BATCH);
+    burst += EncodeFrame(r);
+  }
+  raw->Write(burst);
+  ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("more than 256 transfers at once"), std::string::npos)
+      << sb->close_status().message();
+}
 
 TEST_F(RawPeerTest, SenderUsesACodecThePeerListsAndItsLimits) {
   b_->Index(3000, "/bdata");

@@ -78,7 +78,9 @@ TEST_F(SimTest, IdlePeersStayConnectedOnKeepalives) {
 // idle_timeout, 30 s, having pinged it meanwhile.
 TEST_F(SimTest, MutePeerTimesOutAfterThirtySeconds) {
   Node& a = sim_.AddNode("alpha");
-  Node& b = sim_.AddNode("beta");
+  SyncConfig cfg = DefaultConfig();
+  cfg.hello_timeout = std::chrono::hours(1);  // the idle timeout, not the Hello's deadline
+  Node& b = sim_.AddNode("beta", cfg);
   Simulation::Pair(a, b);
   ASSERT_TRUE(b.Start().ok());
   FrameDecoder decoder;
@@ -101,6 +103,21 @@ TEST_F(SimTest, MutePeerTimesOutAfterThirtySeconds) {
   std::vector<MessageType> want{MessageType::kHello};
   want.insert(want.end(), 5, MessageType::kPing);
   EXPECT_EQ(heard, want);
+}
+
+TEST_F(SimTest, PeerWithoutHelloIsCutAtTheHelloDeadline) {
+  Node& a = sim_.AddNode("alpha");
+  Node& b = sim_.AddNode("beta");
+  Simulation::Pair(a, b);
+  ASSERT_TRUE(b.Start().ok());
+  auto conn = sim_.ConnectRaw(b, a.id());
+  const std::shared_ptr<Session>& session = conn.second;
+  conn.first->Start([](std::string_view) {}, [](const Status&) {});
+  auto took = sim_.RunUntil([&] { return session->closed(); }, 5min);
+  ASSERT_TRUE(took);
+  EXPECT_GE(*took, 10s);
+  EXPECT_LE(*took, 11s);
+  EXPECT_EQ(session->close_status().message(), "peer sent no Hello within 10s");
 }
 
 wire::Hello HelloOf(Node& n) {

@@ -72,6 +72,9 @@ Status SnapshotUploader::OnSnapshotRequest(const Frame& f) {
     return fail("no such snapshot offered in this session");
   const ServedSnapshot& o = it->second;
   if (r.offset() > o.size) return fail("snapshot offset " + std::to_string(r.offset()) + " is past its end");
+  if (uploads_.size() >= kMaxUploads && !uploads_.contains(r.transfer_id()))
+    return ProtocolError("asked for more than " + std::to_string(kMaxUploads) +
+                         " snapshot downloads at once");
   int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail("snapshot file is gone: " + std::string(std::generic_category().message(errno)));
   Upload u;

@@ -33,6 +33,9 @@ class SnapshotUploader {
   // Sends chunks while there is credit and the stream takes more.
   Status Pump(bool* did_work);
   bool busy() const { return !uploads_.empty(); }
+  // Snapshot files streamed at once (each holds a descriptor); one more
+  // ends the session.
+  static constexpr size_t kMaxUploads = 64;
   // Closes the files being streamed.
   void Abort();
 
