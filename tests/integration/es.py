@@ -232,9 +232,10 @@ class Device:
         return None
 
     # -- daemon ----------------------------------------------------------
-    def serve(self, *extra, wait=True):
+    def serve(self, *extra, wait=True, nofile=None):
         """Starts the daemon; with wait, returns once it listens (else call
-        wait_listening)."""
+        wait_listening). nofile: its open-file limit (RLIMIT_NOFILE, soft and
+        hard), as `ulimit -n` would set it."""
         assert self.proc is None or self.proc.poll() is not None, "already serving"
         self._log = open(self.log_path, "ab")
         self._log.write(("---- serve start %d ----\n" % self.starts).encode())
@@ -242,8 +243,14 @@ class Device:
         self.starts += 1
         env = dict(os.environ)
         env.pop("ENTRYSYNC_LIBRARY", None)
+        preexec = None
+        if nofile:
+            def preexec():
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([BIN, "--library", self.lib, "serve", "--listen", self.addr] + list(extra),
-                                     stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL, env=env)
+                                     stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL, env=env,
+                                     preexec_fn=preexec)
         if wait:
             self.wait_listening()
         return self.proc
