@@ -70,8 +70,8 @@ struct SyncConfig {
   std::chrono::milliseconds idle_timeout{30000};
   // Queued bytes above which a sender stops producing until the socket
   // drains: bounds memory whatever the strategy. Pongs count against it too:
-  // while it is full they are not queued, and a peer whose unanswered pings
-  // reach it again is disconnected (it sends and does not read).
+  // while it is full they are not queued, and a peer that sends 64 KiB of
+  // Pings meanwhile is disconnected (it sends and does not read).
   size_t max_pending_write_bytes = 4 << 20;
   // A peer that leaves more than this unread (queued here, not yet taken
   // by the transport: replies, pushes and notices the loop sends besides

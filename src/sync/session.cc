@@ -15,6 +15,12 @@ constexpr uint32_t kProtocolVersion = 1;
 // What a frame waiting for the loop costs besides its payload (the Frame,
 // the posted handler): a flood of tiny frames is counted for what it holds.
 constexpr size_t kQueuedFrameCost = 256;
+// A Pong frame: length, type, a fixed64 nonce field, CRC.
+constexpr size_t kPongFrameBytes = kFrameOverhead + 9;
+// Pings left unanswered while the stream was full before the peer is cut
+// off: a peer that reads pings once per keepalive (5 s), so 64 KiB of them
+// (~3,600) would be hours of keepalives; a flood gets there at once.
+constexpr size_t kMaxUnansweredPingBytes = 64 << 10;
 
 Clock::time_point At(double seconds) {
   return Clock::time_point(
@@ -232,22 +238,22 @@ void Session::Overrun(const Status& why) {
 }
 
 bool Session::AnswerPing(const Frame& f) {
+  const size_t pending = stream_->PendingWriteBytes();
+  if (pending + kPongFrameBytes > config_.max_pending_write_bytes) {
+    // The bytes already queued will tell the peer we are alive, once it
+    // reads. A peer that keeps pinging meanwhile is not reading.
+    unanswered_ping_bytes_ += kPongFrameBytes;
+    if (unanswered_ping_bytes_ <= kMaxUnansweredPingBytes) return true;
+    Overrun(Aborted("not reading its replies, " + std::to_string(pending) + " bytes queued; disconnected"));
+    return false;
+  }
+  unanswered_ping_bytes_ = 0;
   auto ping = ParseMessage<wire::Ping>(f);
   if (!ping.ok()) return true;
   wire::Pong pong;
   pong.set_nonce(ping->nonce());
-  std::string frame = EncodeFrame(pong);
-  const size_t pending = stream_->PendingWriteBytes();
-  if (pending + frame.size() <= config_.max_pending_write_bytes) {
-    unanswered_ping_bytes_ = 0;
-    stream_->Write(std::move(frame));
-    return true;
-  }
-  // The bytes already queued will tell the peer we are alive, once it reads.
-  unanswered_ping_bytes_ += frame.size();
-  if (unanswered_ping_bytes_ <= config_.max_pending_write_bytes) return true;
-  Overrun(Aborted("not reading its replies, " + std::to_string(pending) + " bytes queued; disconnected"));
-  return false;
+  stream_->Write(EncodeFrame(pong));
+  return true;
 }
 
 // Stream's executor: decode frames; answer pings at once so a loop busy
