@@ -424,6 +424,36 @@ TEST_F(TlsTest, HandlerMayWriteCloseAndDestroy) {
   EXPECT_EQ(server_gone.get_future().wait_for(5s), std::future_status::ready);
 }
 
+TEST_F(TlsTest, AbortDropsWhatThePeerDidNotReadAndClosesAtOnce) {
+  Sink server_sink;
+  auto listener = Listen(client_id_->device_id());
+  ASSERT_TRUE(listener);
+  auto client = Dial(listener->port(), server_id_->device_id());
+  ASSERT_TRUE(client.ok());
+  auto server = events_.WaitAccepted();
+  ASSERT_TRUE(server);
+  server->Start(server_sink.OnData(), server_sink.OnClosed());
+  // The client never starts: it reads nothing, the kernel's buffers fill.
+  for (int i = 0; i < 64; ++i) server->Write(Pattern(0, 256 << 10));
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (server->PendingWriteBytes() < (8u << 20) && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_GE(server->PendingWriteBytes(), 8u << 20);
+  server->Abort(Aborted("peer is not reading"));
+  server->Write("dropped");
+  auto closed = server_sink.WaitClosed(2s);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->message(), "peer is not reading");
+  EXPECT_EQ(server->PendingWriteBytes(), 0u);
+  // The client finds the connection cut, not closed in order.
+  Sink client_sink;
+  (*client)->Start(client_sink.OnData(), client_sink.OnClosed());
+  auto cs = client_sink.WaitClosed();
+  ASSERT_TRUE(cs);
+  EXPECT_FALSE(cs->ok());
+  EXPECT_LT(client_sink.count(), 16u << 20);
+}
+
 TEST_F(TlsTest, DialErrors) {
   // Nothing listens on the port a closed listener had.
   uint16_t port;
