@@ -425,7 +425,7 @@ TEST_F(TlsTest, HandlerMayWriteCloseAndDestroy) {
 }
 
 TEST_F(TlsTest, AbortDropsWhatThePeerDidNotReadAndClosesAtOnce) {
-  Sink server_sink;
+  Sink server_sink, client_sink;  // before the streams: they are destroyed first
   auto listener = Listen(client_id_->device_id());
   ASSERT_TRUE(listener);
   auto client = Dial(listener->port(), server_id_->device_id());
@@ -446,7 +446,6 @@ TEST_F(TlsTest, AbortDropsWhatThePeerDidNotReadAndClosesAtOnce) {
   EXPECT_EQ(closed->message(), "peer is not reading");
   EXPECT_EQ(server->PendingWriteBytes(), 0u);
   // The client finds the connection cut, not closed in order.
-  Sink client_sink;
   (*client)->Start(client_sink.OnData(), client_sink.OnClosed());
   auto cs = client_sink.WaitClosed();
   ASSERT_TRUE(cs);
