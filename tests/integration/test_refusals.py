@@ -3,6 +3,7 @@ garbage and oversized frames (plain TCP, and inside an authenticated TLS
 session of a paired device). Each is refused, the daemon survives, the
 library is unchanged, and a legitimate sync still works afterwards."""
 
+import errno
 import json
 import os
 import socket
@@ -132,6 +133,11 @@ class Refusals(es.EsTestCase):
                         read_until_closed(s, 20 * es.SLOW)
                     except (BrokenPipeError, ConnectionResetError):
                         pass
+                    except OSError as e:
+                        # Reset before our shutdown: the daemon read 16 KiB of
+                        # the garbage, refused it and closed with the rest unread.
+                        if e.errno != errno.ENOTCONN:
+                            raise
                 self.b.assert_alive()
             self.assert_b_unchanged("garbage on the port")
             self.assert_legit_sync_works()  # while the idle connection is still open
