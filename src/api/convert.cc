@@ -120,7 +120,9 @@ SyncCounters ToSyncCounters(const SessionCounters& c) {
                       .notices_sent = c.notices_sent,
                       .notices_received = c.notices_received,
                       .snapshots_sent = c.snapshots_sent,
-                      .snapshots_imported = c.snapshots_imported};
+                      .snapshots_imported = c.snapshots_imported,
+                      .verification_failures = c.verification_failures,
+                      .divergences = c.divergences};
 }
 
 Transfer ToTransfer(const TransferProgress& t, double now) {

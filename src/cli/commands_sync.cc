@@ -138,6 +138,8 @@ std::function<Status()> AddSync(CLI::App& app, Globals& g) {
                {"wire_received", r.wire_received},
                {"wire_sent", r.wire_sent},
                {"snapshots_imported", r.counters.snapshots_imported},
+               {"verification_failures", r.counters.verification_failures},
+               {"divergences", r.counters.divergences},
                {"transfers", json::array()}};
       for (const auto& t : r.transfers)
         out["transfers"].push_back({{"direction", t.pulling ? "pull" : "serve"},
@@ -185,9 +187,12 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
         o["max_seq"] = d.max_seq.value();
       } else {
         o["paired"] = d.paired;
-        o["watermark"] = d.watermark
-                             ? json{{"epoch", d.watermark->epoch.value()}, {"seq", d.watermark->seq.value()}}
-                             : json(nullptr);
+        o["watermark"] = d.watermark ? json{{"epoch", d.watermark->epoch.value()},
+                                            {"seq", d.watermark->seq.value()},
+                                            {"verified_seq", d.watermark->verified_seq.value()},
+                                            {"verified", d.watermark->seq.value() > 0 &&
+                                                             d.watermark->verified_seq == d.watermark->seq}}
+                                     : json(nullptr);
       }
       out["owners"].push_back(o);
     }
@@ -203,7 +208,8 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
       if (o.contains("max_seq"))
         std::printf("  (this device, seq %lld)", (long long)o["max_seq"].get<int64_t>());
       else if (!o["watermark"].is_null())
-        std::printf("  (have up to seq %lld)", (long long)o["watermark"]["seq"].get<int64_t>());
+        std::printf("  (have up to seq %lld%s)", (long long)o["watermark"]["seq"].get<int64_t>(),
+                    o["watermark"]["verified"].get<bool>() ? ", verified" : ", not verified yet");
       std::printf("\n");
     }
     if (!st.daemon) {

@@ -56,6 +56,11 @@ Node::Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity)
   };
   SyncConfig sync = options_.sync;
   sync.hear_other_processes = options_.write_status;  // the daemon
+  // Our checkpoints are signed with the device key (docs/trust.md).
+  sync.sign_checkpoint = [identity = identity_, library = lib_->library_id()](
+                             Epoch epoch, Seq seq, const LtHash::Checksum& digest) {
+    return SignCheckpoint(identity.key(), library, epoch, seq, digest);
+  };
   sync_ = std::make_unique<SyncService>(options_.library_dir, sync, exec, std::move(observer));
 }
 
@@ -332,7 +337,10 @@ std::string Node::StatusJson() {
             {"notices_sent", s.counters.notices_sent},
             {"notices_received", s.counters.notices_received},
             {"snapshots_sent", s.counters.snapshots_sent},
-            {"snapshots_imported", s.counters.snapshots_imported}};
+            {"snapshots_imported", s.counters.snapshots_imported},
+            {"verification_failures", s.counters.verification_failures},
+            {"divergences", s.counters.divergences}};
+    if (!s.trust_error.empty()) js["trust_error"] = s.trust_error;
     if (!s.close_reason.empty()) js["close_reason"] = s.close_reason;
     js["transfers"] = json::array();
     for (const auto& t : s.transfers) {

@@ -97,6 +97,21 @@ Status CheckNewer(Library& lib, const std::string& path, const SnapshotInfo& inf
   return Status::Ok();
 }
 
+// The rows just inserted must be the owner's: when the library holds the
+// owner's signed checkpoint at the file's (epoch, max seq), the owner's
+// digest must equal it, or the whole import rolls back.
+Status CheckAgainstCheckpoint(Library& lib, const std::string& path, const SnapshotInfo& info,
+                              DeviceRowId owner) {
+  ES_ASSIGN_OR_RETURN(auto cp, lib.GetCheckpoint(owner, info.epoch));
+  if (!cp || cp->seq != info.max_seq) return Status::Ok();
+  ES_RETURN_IF_ERROR(lib.digests().Flush());
+  ES_ASSIGN_OR_RETURN(LtHash digest, lib.digests().Get(owner));
+  if (digest.checksum() != cp->digest)
+    return Corruption("snapshot " + path + ": its rows are not the ones " + info.owner_name +
+                      " signed at seq " + std::to_string(info.max_seq.value()) + "; nothing imported");
+  return lib.SetVerifiedSeq(owner, info.max_seq);
+}
+
 // Deletes every entry and location of `owner`; returns how many rows.
 Result<uint64_t> DeleteOwnerRows(Db& db, DeviceRowId owner) {
   const int64_t o = owner.value();
@@ -152,7 +167,7 @@ Status RecordImport(Library& lib, const SnapshotInfo& info, DeviceRowId owner,
       Stmt wmst,
       db.Prepare("INSERT INTO main.watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
                  " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
-                 " source = excluded.source, updated_ms = excluded.updated_ms"));
+                 " source = excluded.source, updated_ms = excluded.updated_ms, verified_seq = 0"));
   wmst.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(info.epoch.value())).Bind(3, info.max_seq.value());
   if (source)
     wmst.Bind(4, source->value());
@@ -190,9 +205,13 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     ES_ASSIGN_OR_RETURN(stats.owner, lib.EnsureDevice(info.owner, info.owner_name));
     ES_RETURN_IF_ERROR(CheckNewer(lib, path, info, stats.owner));
     ES_ASSIGN_OR_RETURN(stats.rows_replaced, DeleteOwnerRows(db, stats.owner));
+    // None of the owner's rows is left: its digest starts from zero, and
+    // the inserts below add every row of the file to it.
+    ES_RETURN_IF_ERROR(lib.digests().Set(stats.owner, LtHash()));
     ES_RETURN_IF_ERROR(InsertRows(db, path, info, stats.owner));
     stats.rows_written = info.entries + info.locations;
     ES_RETURN_IF_ERROR(RecordImport(lib, info, stats.owner, source, stats.rows_written));
+    ES_RETURN_IF_ERROR(CheckAgainstCheckpoint(lib, path, info, stats.owner));
     ES_RETURN_IF_ERROR(txn.Commit().Wrap("import snapshot " + path));
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "proto/compress.h"
+#include "store/checkpoint.h"
 
 namespace entrysync {
 
@@ -71,6 +73,10 @@ struct SyncConfig {
   // Queued bytes above which a sender stops producing until the socket
   // drains: bounds memory whatever the strategy.
   size_t max_pending_write_bytes = 4 << 20;
+  // Signs this device's checkpoints with its device key (the node sets it;
+  // sync never holds the key). Unset: no checkpoints of our own are signed,
+  // so peers can verify nothing we serve (tests of other things only).
+  std::function<Result<Checkpoint>(Epoch, Seq, const LtHash::Checksum&)> sign_checkpoint;
 };
 
 // The strategy a server uses to send `delta_rows` rows of an owner: the

@@ -5,6 +5,7 @@
 #include "proto/batch.h"
 #include "proto/convert.h"
 #include "sync/session.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 namespace {
@@ -249,7 +250,10 @@ void IndexSender::SendChunk(Serve& s, TransferProgress& p, ChunkRead&& c) {
 }
 
 Status IndexSender::FinishServe(Serve& s, TransferProgress& p) {
-  s_.Send(EncodeFrame(CurrentOf(s.owner, s.epoch, s.since, s.upto, s.id)));
+  wire::Current c = CurrentOf(s.owner, s.epoch, s.since, s.upto, s.id);
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(s.owner_row, s.epoch));
+  if (cp) *c.mutable_checkpoint() = CheckpointToWire(*cp);
+  s_.Send(EncodeFrame(c));
   p.finished = s_.Now();
   s_.peer_holds[s.owner] = {s.epoch, s.upto, p.owner_name};
   spdlog::info("served {} rows of {} to {} in {:.2f}s", p.done, p.owner_name, s_.peer_name,
@@ -286,6 +290,8 @@ Status IndexSender::OnAdvance(const Advance& a) {
   n.set_max_seq(a.max_seq.value());
   n.set_epoch(a.epoch.value());
   n.set_time_ms(WallMs());
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(dev.id, a.epoch));
+  if (cp) *n.mutable_checkpoint() = CheckpointToWire(*cp);
   s_.Send(EncodeFrame(n));
   s_.counters.notices_sent++;
   s_.publish();
@@ -313,7 +319,10 @@ Status IndexSender::PushChanges(const Advance& a, DeviceRowId owner_row, Seq fro
     EntryToWire(e, c.mutable_entry());
     s_.Send(EncodeFrame(c));
   }
-  s_.Send(EncodeFrame(CurrentOf(a.owner, a.epoch, from, a.max_seq, 0)));
+  wire::Current c = CurrentOf(a.owner, a.epoch, from, a.max_seq, 0);
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(owner_row, a.epoch));
+  if (cp) *c.mutable_checkpoint() = CheckpointToWire(*cp);
+  s_.Send(EncodeFrame(c));
   s_.counters.changes_sent += rows.size();
   s_.counters.rows_sent += rows.size();
   s_.publish();

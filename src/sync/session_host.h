@@ -31,6 +31,10 @@ class SessionHost {
   // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;
   virtual void ReleasePull(const Uuid& owner, const Session* by) = 0;
+  // Rows of `owner` served by `peer` did not verify: `owner` is not pulled
+  // from `peer` for a while (the owner or another peer serves it).
+  virtual void Distrust(const Uuid& owner, const Uuid& peer) = 0;
+  virtual bool Distrusted(const Uuid& owner, const Uuid& peer) const = 0;
   // The peer's Hello was accepted. False: another connection with the same
   // device is kept instead (one connection per pair of devices); this one
   // then closes quietly.

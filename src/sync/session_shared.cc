@@ -51,4 +51,13 @@ Result<uint64_t> SessionShared::CountRange(DeviceRowId owner, Seq after, Seq upt
   return row ? static_cast<uint64_t>(st.Int(0)) : 0;
 }
 
+Result<std::optional<Checkpoint>> SessionShared::CheckpointOf(DeviceRowId owner, Epoch epoch) {
+  return lib->GetCheckpoint(owner, epoch);
+}
+
+bool SessionShared::Provable(const Uuid& owner, const PeerHas& has) const {
+  if (owner == peer_uuid) return true;
+  return has.checkpoint && has.checkpoint->epoch == has.epoch && has.checkpoint->seq == has.max_seq;
+}
+
 }  // namespace entrysync

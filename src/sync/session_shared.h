@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "proto/frame.h"
+#include "store/checkpoint.h"
 #include "store/library.h"
 #include "sync/config.h"
 #include "sync/reader.h"
@@ -35,6 +36,10 @@ struct PeerHas {
   Seq max_seq;
   std::string name;
   uint64_t entry_count = 0;  // rows the peer holds of the owner (Hello), 0 = not known
+  // The peer's latest checkpoint of the owner (Hello, notices), and the
+  // peer's digest of what it holds (its watermark; anti-entropy).
+  std::optional<Checkpoint> checkpoint;
+  std::optional<LtHash::Checksum> digest;
 };
 
 struct SessionShared {
@@ -66,6 +71,7 @@ struct SessionShared {
 
   SessionCounters counters;
   TransferRegistry transfers;
+  std::string trust_error;  // see SessionSnapshot::trust_error
 
   // Set by Session.
   std::function<void(std::string)> send;        // a frame to the peer
@@ -98,6 +104,13 @@ struct SessionShared {
   Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
   // Rows of `owner` with after < seq <= upto.
   Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
+  // Our latest checkpoint of `owner` in `epoch`, as sent with a Current, a
+  // notice or an offer (nullopt: none).
+  Result<std::optional<Checkpoint>> CheckpointOf(DeviceRowId owner, Epoch epoch);
+  // Whether the peer can prove what it serves of `owner`: it is the owner,
+  // or its checkpoint of the owner is at exactly what it serves. Rows are
+  // pulled only from a peer that can.
+  bool Provable(const Uuid& owner, const PeerHas& has) const;
 
  private:
   Reader& reader();

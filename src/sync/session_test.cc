@@ -13,6 +13,7 @@
 #include "proto/frame.h"
 #include "store/export.h"
 #include "store/transaction_manager.h"
+#include "sync/sim.h"
 #include "sync/sync_service.h"
 
 namespace entrysync {
@@ -26,8 +27,8 @@ struct TestNode {
     auto l = Library::Create(dir.path(), name, library);
     EXPECT_TRUE(l.ok()) << l.status().message();
     lib = std::move(*l);
-    id.bytes[0] = static_cast<uint8_t>(name[0]);
-    id.bytes[31] = 7;
+    key = sim::MakeTestKey(static_cast<uint8_t>(name[0]));  // ids ordered by name
+    id = key.id;
     EXPECT_TRUE(lib->SetLocalDeviceId(id).ok());
     uuid = lib->LocalDevice()->uuid;
     tm = std::make_unique<TransactionManager>(*lib, bus);
@@ -42,7 +43,9 @@ struct TestNode {
   void Configure(const SyncConfig& cfg) {
     if (started) svc->Stop();
     started = false;
-    svc = std::make_unique<SyncService>(dir.path(), cfg, loop.context().get_executor());
+    SyncConfig signing = cfg;
+    if (!signing.sign_checkpoint) signing.sign_checkpoint = key.Signer(lib->library_id());
+    svc = std::make_unique<SyncService>(dir.path(), signing, loop.context().get_executor());
   }
   Status Start() {
     Status s = svc->Start();
@@ -80,6 +83,7 @@ struct TestNode {
   }
   TempDir dir;
   std::unique_ptr<Library> lib;
+  sim::TestKey key;
   DeviceId id;
   Uuid uuid;
   EventBus bus;
@@ -444,6 +448,33 @@ TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {
   c.svc->Stop();
 }
 
+// A paired device D sets its own device uuid to A's and connects to B, to
+// take over A's pairing (and A's rows) there. An owner is its key: B
+// refuses the Hello, keeps A's pairing, and the real A syncs afterwards.
+TEST_F(SyncTest, APairedDeviceCannotHijackAnotherDevicesPairing) {
+  TestNode d("delta", a_->lib->library_id());
+  b_->Pair(d);
+  d.Pair(*b_);
+  a_->Index(300);
+  StartBoth();
+  ASSERT_TRUE(
+      d.lib->db()
+          .Exec("UPDATE device SET uuid = x'" + HexEncode(a_->uuid.bytes.data(), 16) + "' WHERE is_local = 1")
+          .ok());
+  ASSERT_TRUE(d.Start().ok());
+  auto [sd, sb] = Connect(d, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sd->closed() && sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("claims owner " + a_->uuid.ToString()), std::string::npos)
+      << sb->close_status().message();
+  auto a_row = b_->lib->FindDeviceByUuid(a_->uuid);
+  ASSERT_TRUE(a_row.ok());
+  EXPECT_EQ(a_row->device_id, a_->id);  // A's pairing is still A's
+  auto [sa, sb2] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb2->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  d.svc->Stop();
+}
+
 TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
   TestNode stranger("sigma", std::nullopt);  // another library
   stranger.Pair(*b_);
@@ -454,7 +485,9 @@ TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
   auto [ss, sb] = Connect(stranger, *b_);
   ASSERT_TRUE(WaitFor([&] { return ss->closed() && sb->closed(); }));
   EXPECT_NE(sb->close_status().message().find("library"), std::string::npos) << sb->close_status().message();
-  EXPECT_EQ(b_->DigestOf(stranger.uuid), "none");
+  // Paired, so known by its key's owner uuid, but none of its rows moved:
+  // the digest of nothing.
+  EXPECT_EQ(b_->DigestOf(stranger.uuid), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   stranger.svc->Stop();
 }
 

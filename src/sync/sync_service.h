@@ -97,6 +97,8 @@ class SyncService : public SessionHost {
   LibraryWriter& writer() override { return writer_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
+  void Distrust(const Uuid& owner, const Uuid& peer) override;
+  bool Distrusted(const Uuid& owner, const Uuid& peer) const override;
   bool OnPeerReady(Session* s) override;
   void OnSessionChanged(const Session* s) override;
   void OnSessionUpdated(const Session* s) override;
@@ -135,6 +137,8 @@ class SyncService : public SessionHost {
   std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
+  // (owner, peer) whose rows did not verify -> until when (Clock seconds).
+  std::map<std::pair<Uuid, Uuid>, double> distrusted_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
   bool refresh_scheduled_ = false;
   bool poll_pending_ = false;
