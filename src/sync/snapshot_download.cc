@@ -1,3 +1,4 @@
+#include "sync/trust.h"
 #include "sync/snapshot_download.h"
 
 #include <fcntl.h>
@@ -60,6 +61,12 @@ Result<bool> SnapshotDownloader::Start(uint64_t pull_id, TransferProgress& p, co
   d.entries = o.entry_count();
   d.epoch = Epoch(o.epoch());
   d.max_seq = Seq(o.max_seq());
+  if (o.has_checkpoint()) {
+    ES_ASSIGN_OR_RETURN(Checkpoint cp, CheckpointFromWire(o.checkpoint()));
+    if (cp.owner != owner || cp.epoch != d.epoch || cp.seq != d.max_seq)
+      return ProtocolError("SnapshotOffer carries a checkpoint of another owner, epoch or seq");
+    d.checkpoint = cp;
+  }
   // Resume a download of the very same file; anything else starts over.
   std::string offer_line = d.sha256_hex + " " + std::to_string(d.size);
   uint64_t have = fs::exists(d.part_path, ec) ? fs::file_size(d.part_path, ec) : 0;
@@ -136,7 +143,7 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
 SnapshotImportJob SnapshotDownloader::ImportJob(Download& d, const Uuid& owner) {
   if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::generic_category().message(errno));
   d.Close();
-  return SnapshotImportJob{owner, d.part_path, d.offer_path, d.sha256_hex, s_.peer_row};
+  return SnapshotImportJob{owner, d.part_path, d.offer_path, d.sha256_hex, s_.peer_row, d.checkpoint};
 }
 
 }  // namespace entrysync

@@ -11,8 +11,10 @@
 // Thread safety: loop only.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "store/checkpoint.h"
 #include "sync/flow_control.h"
 #include "sync/session_shared.h"
 #include "sync/writer.h"
@@ -26,6 +28,7 @@ struct Download {
   uint64_t size = 0, received = 0, entries = 0;
   Epoch epoch;
   Seq max_seq;
+  std::optional<Checkpoint> checkpoint;  // the offer's, at max_seq
   int fd = -1;
   void Close();
 };

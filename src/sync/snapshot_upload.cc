@@ -1,3 +1,4 @@
+#include "sync/trust.h"
 #include "sync/snapshot_upload.h"
 
 #include <fcntl.h>
@@ -51,6 +52,13 @@ Status SnapshotUploader::SendOffer(uint64_t transfer_id, const Uuid& owner, cons
   offer.set_sha256(sha);
   offer.set_transfer_id(transfer_id);
   offer.set_entry_count(o->entries);
+  // The owner's checkpoint at the file's max seq, when we hold it: the
+  // peer verifies the import against it (an older file has none; its rows
+  // are then verified at the next checkpoint the deltas reach).
+  if (auto dev = s_.lib->FindDeviceByUuid(owner); dev.ok()) {
+    ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(dev->id, o->epoch));
+    if (cp && cp->seq == o->max_seq) *offer.mutable_checkpoint() = CheckpointToWire(*cp);
+  }
   s_.Send(EncodeFrame(offer));
   spdlog::info("offering a snapshot of {} to {}: {} entries up to seq {}, {} bytes ({}; {})", owner_name,
                s_.peer_name, o->entries, o->max_seq.value(), o->size,
