@@ -20,6 +20,7 @@
 #include "proto/frame.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/transfers.h"
 
@@ -67,6 +68,10 @@ struct SessionShared {
   SessionCounters counters;
   TransferRegistry transfers;
 
+  // What we serve the peer is paced by its device's upload limiter
+  // (sync/rate_limiter.h), set once the peer is known; null = no limit.
+  std::shared_ptr<RateLimiter> upload_limit;
+
   // Set by Session.
   std::function<void(std::string)> send;        // a frame to the peer
   std::function<size_t()> pending_write_bytes;  // queued, not yet taken by the transport
@@ -89,6 +94,18 @@ struct SessionShared {
                     [this, done = std::move(done)](T r) { Resume([&] { return done(std::move(r)); }); });
   }
 
+  // Upload pacing, for the sender parts: true when the next unit (a batch,
+  // a snapshot chunk) may be sent now; otherwise false, and `wake` runs
+  // once one may.
+  bool MayUpload();
+  // Runs `fn` once a unit may be sent: now, or later on the loop while the
+  // session lives and has not ended; an error it returns ends the session.
+  Status WhenMayUpload(std::function<Status()> fn);
+  // `bytes` were sent to the peer: charged to the upload limiter.
+  void Uploaded(uint64_t bytes) {
+    if (upload_limit) upload_limit->Take(bytes);
+  }
+
   // Fails one request of the peer's with an Error frame; the session goes on.
   Status FailRequest(uint64_t request_id, const Status& why);
   // What this library holds of `owner` (nullopt: nothing, or an owner it
@@ -104,6 +121,8 @@ struct SessionShared {
   std::weak_ptr<void> alive();
   // Runs `fn` unless the session ended; an error it returns ends it.
   void Resume(const std::function<Status()>& fn);
+
+  bool upload_waiting_ = false;  // `wake` is registered with upload_limit
 };
 
 }  // namespace entrysync
