@@ -17,7 +17,6 @@ import json
 import os
 import re
 import time
-import uuid
 
 import es
 
@@ -27,11 +26,9 @@ FILES = 8000
 
 
 def random_tree(root, n):
-    """n empty files with random names in one folder."""
-    os.makedirs(root, exist_ok=True)
-    for _ in range(n):
-        fd = os.open(os.path.join(root, uuid.uuid4().hex + ".dat"), os.O_CREAT | os.O_WRONLY, 0o644)
-        os.close(fd)
+    """n empty files with random names in one folder (root/d0000): with the
+    root, n + 2 rows."""
+    es.make_tree(root, n, per_dir=n, random_names=True)
 
 
 def pulled_seconds(log):
@@ -66,9 +63,9 @@ class PullAfterIdle(es.EsTestCase):
 
         pulls = pulled_seconds(b.log())
         rows, pull_secs = pulls[-1]
-        self.assertEqual(rows, FILES + 1, b.log_tail())  # the files and their folder
+        self.assertEqual(rows, FILES + 2, b.log_tail())  # the files, their folder and the root
         done = es.wait_until(lambda: [t for t in (b.status()["daemon"] or {"sessions": []})["sessions"][-1]
-                                      ["transfers"] if t["direction"] == "pull" and t["done"] == FILES + 1],
+                                      ["transfers"] if t["direction"] == "pull" and t["done"] == FILES + 2],
                              10 * es.SLOW, "B's status to show the pull")
         nbytes = done[-1]["bytes"]
         self.assertGreater(nbytes, idle * RATE * 0.8, "the pull must be larger than what the idle time banked")
@@ -108,7 +105,7 @@ class UploadLimit(es.EsTestCase):
         es.report("upload limit: %d bytes served in %.2fs (sync took %.2fs), at least %.2fs at %d B/s"
                   % (nbytes, pull_secs, secs, paced, RATE))
         self.assertGreaterEqual(pull_secs, paced * 0.9)
-        self.assertRegex(a.log(), r"served %d rows of alpha to beta" % (FILES + 1))
+        self.assertRegex(a.log(), r"served %d rows of alpha to beta" % (FILES + 2))
         a.assert_alive()
 
 
