@@ -55,6 +55,9 @@ SyncConfig ToSyncConfig(const SyncOptions& o) {
   c.codec = ToCodec(o.codec);
   c.auto_fetch = o.fetch_in_background;
   c.fetch_rate_limit = o.rate_limit_bytes_per_second;
+  c.upload_rate_limit = o.upload_rate_limit_bytes_per_second;
+  c.total_fetch_rate_limit = o.total_rate_limit_bytes_per_second;
+  c.total_upload_rate_limit = o.total_upload_rate_limit_bytes_per_second;
   c.change_threshold = o.change_threshold;
   c.snapshot_threshold = o.snapshot_threshold;
   c.bulk_threshold = o.bulk_threshold;

@@ -62,9 +62,18 @@ struct SyncConfig {
   bool reader_threads = true;
   // Bytes per SnapshotChunk; chunks take credit like batches do.
   uint32_t snapshot_chunk_bytes = 1 << 20;
-  // Bytes per second a pull may take (0 = no limit): the receiver holds back
-  // credit to stay under it.
+  // Bytes per second this node pulls from one peer device, over all its
+  // sessions together (0 = no limit): the receiver holds back credit and new
+  // pulls to stay under it (sync/rate_limiter.h).
   uint64_t fetch_rate_limit = 0;
+  // Bytes per second this node serves to one peer device, over all its
+  // sessions together (0 = no limit): batches, snapshot chunks and folder
+  // loads wait for their turn before they are sent.
+  uint64_t upload_rate_limit = 0;
+  // The same over all peer devices together (0 = no limit); each device's
+  // limit, when set, still holds within it.
+  uint64_t total_fetch_rate_limit = 0;
+  uint64_t total_upload_rate_limit = 0;
   // A keepalive Ping goes out after this long without sending anything; the
   // connection is dropped after `idle_timeout` without receiving any byte
   // (a busy transfer always receives bytes, so it never times out).

@@ -46,6 +46,7 @@ Status SendLocations(SessionShared& s, const Uuid& owner, DeviceRowId owner_row,
                      uint64_t transfer_id, Seq since) {
   ES_ASSIGN_OR_RETURN(std::string frame,
                       EncodeLocations(*s.lib, owner, owner_row, epoch, transfer_id, since));
+  s.Uploaded(frame.size());  // charged, not paced: small, and it opens the transfer
   s.Send(std::move(frame));
   return Status::Ok();
 }
@@ -186,9 +187,11 @@ Status IndexSender::PumpOne(Serve& s, bool* did_work) {
     *did_work = true;
   }
   TransferProgress& p = s_.transfers.at(s.progress);
-  // A chunk with no rows (the range was emptied meanwhile) takes no credit.
+  // A chunk with no rows (the range was emptied meanwhile) takes no credit
+  // and waits for no upload limit.
   bool credit = s.strategy != Strategy::kBatch || s.credit > 0;
-  if (!s.ready.empty() && (credit || s.ready.front().frames.empty())) {
+  bool empty = !s.ready.empty() && s.ready.front().frames.empty();
+  if (!s.ready.empty() && (empty || (credit && s_.MayUpload()))) {
     SendChunk(s, p, std::move(s.ready.front()));
     s.ready.pop_front();
     *did_work = true;
@@ -236,6 +239,7 @@ Status IndexSender::OnChunkRead(uint64_t id, uint64_t serial, Result<ChunkRead> 
 void IndexSender::SendChunk(Serve& s, TransferProgress& p, ChunkRead&& c) {
   s.cursor = c.end;
   p.bytes += c.bytes;
+  s_.Uploaded(c.bytes);
   for (std::string& frame : c.frames) s_.Send(std::move(frame));
   if (s.strategy == Strategy::kBatch) {
     if (!c.frames.empty()) {
@@ -312,12 +316,16 @@ Status IndexSender::PushChanges(const Advance& a, DeviceRowId owner_row, Seq fro
     rows.push_back(std::move(e));
     return true;
   }));
+  // At most change_threshold rows: charged to the upload limit, not held
+  // back (a live change goes at once).
   for (const EntryRecord& e : rows) {
     wire::StateChange c;
     c.set_owner(UuidToWire(a.owner));
     c.set_epoch(a.epoch.value());
     EntryToWire(e, c.mutable_entry());
-    s_.Send(EncodeFrame(c));
+    std::string frame = EncodeFrame(c);
+    s_.Uploaded(frame.size());
+    s_.Send(std::move(frame));
   }
   wire::Current c = CurrentOf(a.owner, a.epoch, from, a.max_seq, 0);
   ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(owner_row, a.epoch));

@@ -65,7 +65,6 @@ Status Puller::Evaluate() {
 Status Puller::StartPull(const Uuid& owner, const PeerHas& has) {
   ES_ASSIGN_OR_RETURN(auto wm, s_.Holds(owner));
   bool same_epoch = wm && wm->epoch == has.epoch;
-  flow_.PullStarted();
   wire::StateRequest r;
   uint64_t id = next_id_++;
   r.set_request_id(id);

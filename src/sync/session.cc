@@ -257,7 +257,7 @@ void Session::OnData(std::string_view data) {
 // what we can serve.
 Status Session::Begin() {
   flow_ = std::make_unique<FlowControl>(
-      config_, exec_, weak_from_this(), [this](std::string frame) { Send(std::move(frame)); },
+      config_, weak_from_this(), [this](std::string frame) { Send(std::move(frame)); },
       [this] {
         Status s = puller_->Evaluate();
         if (!s.ok()) Teardown(s);
@@ -440,6 +440,9 @@ Status Session::OnPeerBound(const wire::Hello& h) {
   shared_.peer_row = bound.id;
   shared_.peer_uuid = peer_uuid;
   shared_.peer_name = bound.name;
+  PeerLimiters limits = shared_.host.rate_limits().For(peer_uuid);  // shared by the device's sessions
+  flow_->Limit(limits.download);
+  shared_.upload_limit = limits.upload;
   ES_RETURN_IF_ERROR(AdoptPeerLimits(h));
   std::vector<std::pair<Checkpoint, std::string>> checkpoints;
   for (const auto& o : h.owners()) {

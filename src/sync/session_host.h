@@ -7,6 +7,7 @@
 #include "entrysync/types.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/writer.h"
 
@@ -27,6 +28,9 @@ class SessionHost {
   virtual Reader& reader() = 0;
   // Where every write goes (rows, resets, imports, pairing).
   virtual LibraryWriter& writer() = 0;
+  // The node's rate limiters: one per peer device and direction, shared by
+  // all the device's sessions.
+  virtual RateLimits& rate_limits() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a
   // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;

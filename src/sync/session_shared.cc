@@ -25,6 +25,24 @@ void SessionShared::Resume(const std::function<Status()>& fn) {
   session.Close(st);
 }
 
+bool SessionShared::MayUpload() {
+  if (!upload_limit || upload_limit->Ready()) return true;
+  if (!upload_waiting_) {
+    upload_waiting_ = true;
+    upload_limit->Wait(alive(), [this] {
+      upload_waiting_ = false;
+      if (!session.closed()) wake();
+    });
+  }
+  return false;
+}
+
+Status SessionShared::WhenMayUpload(std::function<Status()> fn) {
+  if (!upload_limit || upload_limit->Ready()) return fn();
+  upload_limit->Wait(alive(), [this, fn = std::move(fn)] { Resume([&] { return WhenMayUpload(fn); }); });
+  return Status::Ok();
+}
+
 Result<std::optional<WatermarkInfo>> SessionShared::Holds(const Uuid& owner) {
   auto dev = lib->FindDeviceByUuid(owner);
   if (!dev.ok() && dev.status().code() == Code::kNotFound) return std::optional<WatermarkInfo>();

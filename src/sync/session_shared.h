@@ -21,6 +21,7 @@
 #include "store/checkpoint.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/transfers.h"
 
@@ -73,6 +74,10 @@ struct SessionShared {
   TransferRegistry transfers;
   std::string trust_error;  // see SessionSnapshot::trust_error
 
+  // What we serve the peer is paced by its device's upload limiter
+  // (sync/rate_limiter.h), set once the peer is known; null = no limit.
+  std::shared_ptr<RateLimiter> upload_limit;
+
   // Set by Session.
   std::function<void(std::string)> send;        // a frame to the peer
   std::function<size_t()> pending_write_bytes;  // queued, not yet taken by the transport
@@ -93,6 +98,18 @@ struct SessionShared {
   void ReadThen(Reader::Lane lane, std::function<T(Library&)> job, std::function<Status(T)> done) {
     reader().Run<T>(lane, alive(), std::move(job),
                     [this, done = std::move(done)](T r) { Resume([&] { return done(std::move(r)); }); });
+  }
+
+  // Upload pacing, for the sender parts: true when the next unit (a batch,
+  // a snapshot chunk) may be sent now; otherwise false, and `wake` runs
+  // once one may.
+  bool MayUpload();
+  // Runs `fn` once a unit may be sent: now, or later on the loop while the
+  // session lives and has not ended; an error it returns ends the session.
+  Status WhenMayUpload(std::function<Status()> fn);
+  // `bytes` were sent to the peer: charged to the upload limiter.
+  void Uploaded(uint64_t bytes) {
+    if (upload_limit) upload_limit->Take(bytes);
   }
 
   // Fails one request of the peer's with an Error frame; the session goes on.
@@ -117,6 +134,8 @@ struct SessionShared {
   std::weak_ptr<void> alive();
   // Runs `fn` unless the session ended; an error it returns ends it.
   void Resume(const std::function<Status()>& fn);
+
+  bool upload_waiting_ = false;  // `wake` is registered with upload_limit
 };
 
 }  // namespace entrysync

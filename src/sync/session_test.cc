@@ -13,6 +13,7 @@
 #include "proto/frame.h"
 #include "store/export.h"
 #include "store/transaction_manager.h"
+#include "sync/rate_limiter.h"
 #include "sync/sim.h"
 #include "sync/sync_service.h"
 
@@ -284,10 +285,10 @@ TEST_F(SyncTest, LazyPeerLoadsOnlyTheFolderItBrowses) {
 TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
   SyncConfig bulk;
   bulk.forced = Strategy::kBulk;
-  bulk.bulk_page_records = 1000;
-  bulk.fetch_rate_limit = 40'000;  // bytes/s
+  bulk.bulk_page_records = 2000;
+  bulk.fetch_rate_limit = 20'000;  // bytes/s
   b_->Configure(bulk);
-  a_->Index(4000);
+  a_->Index(12000);
   StartBoth();
   auto t0 = std::chrono::steady_clock::now();
   auto [sa, sb] = Connect(*a_, *b_);
@@ -298,16 +299,17 @@ TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
   int pages = 0;
   for (const auto& t : snap.transfers)
     if (t.pulling && t.done > 0) ++pages;
-  EXPECT_GE(pages, 4);  // 4000 rows in pages of 1000
-  // Every page after the first waits until the bytes so far fit the limit:
-  // three pages of ~4 KB at 40 KB/s take at least ~0.3 s.
-  uint64_t first_page = 0, all = 0;
+  EXPECT_GE(pages, 6);  // 12000 rows in pages of 2000
+  // Beyond the burst, the pages wait until the bytes so far fit the limit:
+  // ~90 KB at 20 KB/s, less the 64 KiB burst and the last batch, take at
+  // least ~0.8 s.
+  uint64_t all = 0;
   for (const auto& t : snap.transfers)
-    if (t.pulling) {
-      if (first_page == 0) first_page = t.bytes;
-      all += t.bytes;
-    }
-  EXPECT_GE(secs, static_cast<double>(all - first_page) / 40'000 * 0.9);
+    if (t.pulling) all += t.bytes;
+  const double paced =
+      static_cast<double>(all) - static_cast<double>(TokenBucket::DefaultBurst(20'000)) - 8000;
+  EXPECT_GT(paced, 10'000);
+  EXPECT_GE(secs, paced / 20'000 * 0.9);
 }
 
 TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {

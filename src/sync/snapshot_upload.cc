@@ -133,7 +133,7 @@ Status SnapshotUploader::Pump(bool* did_work) {
 
 Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
   TransferProgress& p = s_.transfers.at(u.progress);
-  while (u.credit > 0 && !s_.WriteBlocked()) {
+  while (u.credit > 0 && !s_.WriteBlocked() && s_.MayUpload()) {
     // A chunk's frame stays within the peer's largest frame, whatever the
     // compression does (it never grows data by more than a few bytes).
     uint64_t chunk = std::min<uint64_t>(s_.config.snapshot_chunk_bytes, s_.peer_max_frame - 4096);
@@ -154,7 +154,9 @@ Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
     c.set_transfer_id(u.id);
     u.offset += n;
     c.set_last(u.offset == u.size);
-    s_.Send(EncodeFrame(c));
+    std::string frame = EncodeFrame(c);
+    s_.Uploaded(frame.size());
+    s_.Send(std::move(frame));
     u.credit--;
     p.bytes = u.offset;
     p.done = u.size ? static_cast<uint64_t>(static_cast<double>(u.entries) * u.offset / u.size) : 0;

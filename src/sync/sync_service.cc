@@ -27,6 +27,7 @@ SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecuto
       exec_(std::move(exec)),
       observer_(std::move(observer)),
       writer_(exec_, std::move(write_exec)),
+      limits_(exec_, config_),
       prepare_timer_(exec_) {}
 
 // The Reader's threads stop first: a job that runs finishes (an export may
@@ -88,6 +89,7 @@ void SyncService::Shutdown() {
     ::unlink(watch_->path.c_str());
   }
   prepare_timer_.cancel();
+  limits_.Stop();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
   writer_.Stop();
 }

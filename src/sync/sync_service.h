@@ -36,6 +36,7 @@
 
 #include "base/event_bus.h"
 #include "base/mutex.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/session.h"
 #include "sync/writer.h"
@@ -95,6 +96,7 @@ class SyncService : public SessionHost {
   Library& library() override { return *lib_; }
   Reader& reader() override { return *reader_; }
   LibraryWriter& writer() override { return writer_; }
+  RateLimits& rate_limits() override { return limits_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
   void Distrust(const Uuid& owner, const Uuid& peer) override;
@@ -135,6 +137,7 @@ class SyncService : public SessionHost {
   // Loop only.
   std::unique_ptr<Library> lib_;    // the loop's connection: reads only
   std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
+  RateLimits limits_;
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
   // (owner, peer) whose rows did not verify -> until when (Clock seconds).
