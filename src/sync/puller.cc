@@ -383,6 +383,10 @@ Status Puller::OnImported(uint64_t pull_id, Result<WriteOutcome> r) {
     s_.Send(EncodeFrame(ack));
     spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s",
                  p.owner_name, s_.peer_name, r->written, d.max_seq.value(), d.size, s_.Now() - p.started);
+  } else if (ImportMayRetry(r.status())) {
+    // The disk full, the library busy: the verified file stays for the next
+    // offer of it, and the session ends as a failed batch would end it.
+    return r.status();
   } else {
     // Refused, nothing changed: take this owner's rows as batches instead.
     snapshot_refused_.insert(pull.owner);

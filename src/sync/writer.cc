@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/disk_space.h"
 #include "snapshot/snapshot.h"
 #include "store/replica.h"
 
@@ -81,7 +82,9 @@ Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
   if (auto dev = lib.FindDeviceByUuid(j.owner); dev.ok()) {
     ES_ASSIGN_OR_RETURN(before, lib.GetWatermark(dev->id));
   }
-  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source);
+  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source, j.offered);
+  if (!imported.ok() && ImportMayRetry(imported.status())) return imported.status();  // kept
+  // Done with the file: the rows committed first, then the file, then its offer.
   std::error_code ec;
   std::filesystem::remove(j.path, ec);
   if (!j.offer_path.empty()) std::filesystem::remove(j.offer_path, ec);
@@ -93,6 +96,15 @@ Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
   if (after && (!before || before->epoch != after->epoch || before->seq != after->seq))
     out.advanced = OwnerPosition{j.owner, after->epoch, after->seq};
   return out;
+}
+
+// A failed job's error, naming its target; a full disk also names the
+// library and the space left (unless the job said so already).
+Status Explain(const Status& s, const WriteTarget& target, const std::string& dir) {
+  std::string what = "writing " + target.Describe();
+  if (IsDiskFull(s) && s.message().find(kNoSpaceLeft) == std::string::npos)
+    return DiskFullError(what + " into " + dir, dir, 0, s);
+  return s.Wrap(what);
 }
 
 }  // namespace
@@ -161,7 +173,7 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
       return;
     }
     Result<WriteOutcome> r = job(*st);
-    if (!r.ok()) r = r.status().Wrap("writing " + target.Describe());
+    if (!r.ok()) r = Explain(r.status(), target, st->lib->dir());
     complete(std::move(r));
   });
 }

@@ -40,6 +40,7 @@
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "snapshot/snapshot.h"
 #include "store/library.h"
 #include "sync/loop.h"
 
@@ -92,12 +93,22 @@ struct ApplyJob {
 };
 
 // A downloaded snapshot file of one owner, to verify and import.
+//
+// The file and its offer are removed once the import committed (or found
+// the library already current), path first, then offer_path, so a kill
+// between the commit and the removals leaves an offer that its owner's
+// watermark covers (RemoveFinishedDownloads, sync/snapshot_download.h).
+// A file that failed its checks, or is not what was offered, is removed
+// too. A verified file whose import failed for a reason that may pass
+// (ImportMayRetry: the disk full, the library busy, an I/O error) is kept,
+// so the next offer of the same file imports it without a download.
 struct SnapshotImportJob {
   Uuid owner;
-  std::string path;        // removed after the import, whatever its result
-  std::string offer_path;  // removed too ("" = none)
-  std::string sha256_hex;  // the file must have this SHA-256
-  DeviceRowId source;      // the peer it came from
+  std::string path;         // the downloaded file
+  std::string offer_path;   // the offer beside it ("" = none)
+  std::string sha256_hex;   // the file must have this SHA-256
+  DeviceRowId source;       // the peer it came from
+  SnapshotOffered offered;  // what the peer said the file holds
 };
 
 class LibraryWriter {
@@ -133,8 +144,9 @@ class LibraryWriter {
 
   // Typed jobs. ApplyRows: the owner is registered when new; the epoch rule
   // as `job.on_other_epoch` says. ImportSnapshotFile: the file is verified
-  // (SHA-256, structure) and imported in one transaction; AlreadyExists
-  // (held already) counts as OK, other errors changed nothing.
+  // (SHA-256, structure, what was offered) and imported in one transaction;
+  // AlreadyExists (held already) counts as OK, other errors changed nothing
+  // (see SnapshotImportJob for what happens to the file).
   void ApplyRows(ApplyJob job, Done done);
   void ImportSnapshotFile(SnapshotImportJob job, Done done);
   // Learns the uuid and name of paired peer `peer` (Library::BindPeerUuid).
