@@ -6,6 +6,7 @@
 
 #include "api/convert.h"
 #include "api/engine_impl.h"
+#include "store/integrity.h"
 
 namespace entrysync {
 
@@ -24,6 +25,15 @@ Status Engine::Start(const StartOptions& options) {
     o.dial_peers = options.dial_peers;
     o.write_status = options.write_status;
     o.on_locked = [this, &control]() -> Status {
+      // A daemon passes its rows on to its peers: a damaged library is
+      // refused here, before anything is served from it.
+      auto checked = CheckLibraryIntegrity(impl_->dir);
+      if (!checked.ok())
+        return Status(checked.status().code(), checked.status().message() + "; not serving it");
+      if (checked->complete)
+        spdlog::info("library {}: {}", impl_->dir, checked->summary);
+      else
+        spdlog::warn("library {}: {}", impl_->dir, checked->summary);
       auto server = ControlServer::Start(impl_->dir, [this](const ControlRequest& r, const auto& progress) {
         return ServeControlRequest(*this, r, progress);
       });
