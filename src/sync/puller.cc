@@ -185,6 +185,7 @@ Status Puller::OnStateBatch(const Frame& f) {
   job.epoch = Epoch(b.epoch());
   job.from = Seq(b.from_seq());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   if (b.transfer_id() == 0 && b.model() == wire::MODEL_LOCATION) {
     // A live push's locations (IndexSender::OnAdvance): applied like a
     // StateChange; stale ones are skipped (a pull will fix it).
@@ -247,6 +248,7 @@ Status Puller::OnStateChange(const Frame& f) {
   job.owner = owner;
   job.epoch = Epoch(c.epoch());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.entries.push_back(std::move(e));
   size_t frame_bytes = f.payload.size() + kFrameOverhead;
   s_.host.writer().ApplyRows(std::move(job), Then([this, owner, frame_bytes](const WriteOutcome& out) {
@@ -283,6 +285,7 @@ Status Puller::OnCurrent(const wire::Current& c) {
   job.owner = owner;
   job.epoch = epoch;
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.from = from;
   job.advance_to = seq;
   // A pull from zero may be of a new epoch (an empty one: no batch said so).

@@ -181,7 +181,14 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
 void LibraryWriter::ApplyRows(ApplyJob job, Done done) {
   WriteTarget target = WriteTarget::Owner(job.owner);
   Run(
-      target, [job = std::move(job)](State& st) mutable { return RunApply(*st.lib, *st.replica, job); },
+      target,
+      [job = std::move(job)](State& st) mutable -> Result<WriteOutcome> {
+        if (job.chain_failed && job.chain_failed->load())
+          return Aborted("not applied: an earlier write of the same session failed");
+        auto r = RunApply(*st.lib, *st.replica, job);
+        if (!r.ok() && job.chain_failed) job.chain_failed->store(true);
+        return r;
+      },
       std::move(done));
 }
 

@@ -90,6 +90,12 @@ struct ApplyJob {
   // The watermark moves to this seq, in the same transaction, provided the
   // replica holds `from` (stored seq >= from) and it is higher.
   std::optional<Seq> advance_to;
+  // The jobs of one session share this flag: the writer sets it when one of
+  // them fails, and the later ones then write nothing (Aborted). Their
+  // session ends on that failure, but what it had queued still reaches the
+  // writer; a Current after a batch that did not fit on a full disk would
+  // otherwise move the watermark past rows never written. Null: no chain.
+  std::shared_ptr<std::atomic<bool>> chain_failed;
 };
 
 // A downloaded snapshot file of one owner, to verify and import.
