@@ -21,6 +21,9 @@ Scenarios (`--cases`, default all):
             snapshots/; both daemons alive, then stopping cleanly; no
             sanitizer report. A batch transfer resumes at the watermark beta
             had at the kill, a snapshot download at the byte it reached.
+  commitkill  the receiver killed the moment its snapshot import committed
+            (its watermark polled every 2 ms; `--kills`/4 trials, at least
+            1): the .part/.offer it had not removed yet go at its restart.
   diskfull  per strategy: beta's library on a tmpfs too small for alpha's
             rows (mount -t tmpfs -o size=..., as root): one clear error line
             naming the library and the space available (a snapshot import:
@@ -368,6 +371,37 @@ class Sweep:
             check("its snapshot was imported" in log_after, "the restart did not remove the finished download")
             r["resumed"] = "leftovers removed at start"
 
+    def commitkill_trial(self, i):
+        """SIGKILL the receiver the moment its snapshot import committed
+        (polling its watermark every few ms): the .part and .offer it had
+        not removed yet must go when it starts again."""
+        a, b = self.a, self.b
+
+        def body(r):
+            self.reset_beta()
+            a.serve()
+            b.serve("--strategy", "snapshot")
+            view = LibView(b.lib)
+            deadline = time.monotonic() + 600 * es.SLOW
+            while True:
+                wm = view.watermark(a.uuid)
+                if wm and wm[1] >= self.max_seq:
+                    break
+                check(time.monotonic() < deadline and b.running(), "the import did not commit")
+                time.sleep(0.002)
+            b.kill9()
+            at = self.phase_at_kill("snapshot")
+            r.update(at)
+            marker = "---- serve start %d ----" % b.starts
+            b.serve("--strategy", "snapshot")
+            self.wait_converged(120 * es.SLOW, "beta to start again")
+            self.check_synced(r)
+            self.check_resumed(r, "snapshot", "receiver", at, b.log().split(marker)[-1])
+            self.stop_both()
+
+        return self.trial({"scenario": "kill receiver at commit", "case": "kill", "strategy": "snapshot",
+                           "side": "receiver", "trial": i}, body)
+
     # -- disk full -------------------------------------------------------------
     def diskfull_trial(self, strategy):
         a, b = self.a, self.b
@@ -587,7 +621,7 @@ class Sweep:
             self.setup()
             if "twoserve" in a.cases:
                 self.twoserve_trial()
-            needs_calib = any(c in a.cases for c in ("kill", "diskfull"))
+            needs_calib = any(c in a.cases for c in ("kill", "commitkill", "diskfull"))
             for s in a.strategies if needs_calib else []:
                 if self.calibrate(s)["status"] != "pass":
                     continue
@@ -595,6 +629,9 @@ class Sweep:
                     for side in a.sides:
                         for i in range(a.kills):
                             self.kill_trial(s, side, i)
+                if "commitkill" in a.cases and s == "snapshot":
+                    for i in range(max(1, a.kills // 4)):
+                        self.commitkill_trial(i)
                 if "diskfull" in a.cases:
                     self.diskfull_trial(s)
             if "corrupt" in a.cases:
@@ -669,7 +706,7 @@ def main():
     p.add_argument("--kills", type=int, help="kills per strategy and side (default 20; --quick 2)")
     p.add_argument("--strategies", default="batch,snapshot")
     p.add_argument("--sides", default="receiver,sender")
-    p.add_argument("--cases", default="kill,diskfull,corrupt,twoserve")
+    p.add_argument("--cases", default="kill,commitkill,diskfull,corrupt,twoserve")
     p.add_argument("--rate-limit", type=float, default=0, help="MB/s the receiver pulls at (default: no limit)")
     p.add_argument("--structure-flips", type=int, help="b-tree page headers damaged (default 4; --quick 1)")
     p.add_argument("--random-flips", type=int, help="libraries with random bytes flipped (default 12; --quick 2)")
