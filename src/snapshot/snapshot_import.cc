@@ -1,8 +1,13 @@
 // ImportSnapshot: a checked snapshot file replaces what a library holds of
 // its owner, in one transaction.
+#include <sqlite3.h>
+
+#include <cerrno>
 #include <chrono>
 #include <map>
+#include <system_error>
 
+#include "base/disk_space.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_shared.h"
 
@@ -73,6 +78,18 @@ Status CheckBelongsHere(Library& lib, const std::string& path, const SnapshotInf
   if (info.owner == me.uuid)
     return PermissionDenied("snapshot " + path + " holds this device's own index; refusing to overwrite it");
   return Status::Ok();
+}
+
+// PermissionDenied unless the file holds what its peer offered.
+Status CheckOffered(const std::string& path, const SnapshotInfo& info, const SnapshotOffered& o) {
+  if (info.owner == o.owner && info.epoch == o.epoch && info.max_seq == o.max_seq) return Status::Ok();
+  auto describe = [](const Uuid& owner, Epoch epoch, Seq max_seq) {
+    return "owner " + owner.ToString() + " epoch " + std::to_string(epoch.value()) + " up to seq " +
+           std::to_string(max_seq.value());
+  };
+  return PermissionDenied("snapshot " + path + " from " + o.peer + " holds " +
+                          describe(info.owner, info.epoch, info.max_seq) + ", but " + o.peer + " offered " +
+                          describe(o.owner, o.epoch, o.max_seq) + ": refused");
 }
 
 // Corruption unless the attached file is still the one inspected.
@@ -188,15 +205,17 @@ Status RecordImport(Library& lib, const SnapshotInfo& info, DeviceRowId owner,
 
 Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
                                    const std::optional<std::string>& expected_sha256,
-                                   std::optional<DeviceRowId> source) {
+                                   std::optional<DeviceRowId> source,
+                                   const std::optional<SnapshotOffered>& offered) {
   auto t0 = std::chrono::steady_clock::now();
   ES_ASSIGN_OR_RETURN(SnapshotInfo info, InspectFile(path, expected_sha256));
+  if (offered) ES_RETURN_IF_ERROR(CheckOffered(path, info, *offered));
   ES_RETURN_IF_ERROR(CheckBelongsHere(lib, path, info));
 
   Db& db = lib.db();
   ImportStats stats;
   stats.info = info;
-  {
+  Status st = [&]() -> Status {
     Attachment att(db);
     ES_RETURN_IF_ERROR(att.Attach(path));
     store::Transaction txn(db);
@@ -212,10 +231,29 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     stats.rows_written = info.entries + info.locations;
     ES_RETURN_IF_ERROR(RecordImport(lib, info, stats.owner, source, stats.rows_written));
     ES_RETURN_IF_ERROR(CheckAgainstCheckpoint(lib, path, info, stats.owner));
-    ES_RETURN_IF_ERROR(txn.Commit().Wrap("import snapshot " + path));
+    return txn.Commit().Wrap("import snapshot " + path);
+  }();
+  if (IsDiskFull(st)) {
+    std::string prefix = "import snapshot " + path + ": ";
+    Status cause = st.message().rfind(prefix, 0) == 0 ? IOError(st.message().substr(prefix.size())) : st;
+    return DiskFullError("import snapshot " + path + " into " + lib.dir(), lib.dir(),
+                         ImportSpaceNeeded(info.size_bytes), cause);
   }
+  ES_RETURN_IF_ERROR(st);
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return stats;
+}
+
+bool ImportMayRetry(const Status& s) {
+  if (s.code() != Code::kIOError) return false;
+  if (IsDiskFull(s)) return true;
+  for (int rc : {SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_CANTOPEN}) {
+    if (s.message().find(sqlite3_errstr(rc)) != std::string::npos) return true;
+  }
+  for (int err : {EIO, ENOMEM, EAGAIN}) {
+    if (s.message().find(std::generic_category().message(err)) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace entrysync

@@ -197,6 +197,7 @@ Status Puller::OnStateBatch(const Frame& f) {
   job.epoch = Epoch(b.epoch());
   job.from = Seq(b.from_seq());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   if (b.transfer_id() == 0 && b.model() == wire::MODEL_LOCATION) {
     // A live push's locations (IndexSender::OnAdvance): applied like a
     // StateChange; stale ones are skipped (a pull will fix it).
@@ -262,6 +263,7 @@ Status Puller::OnStateChange(const Frame& f) {
   job.owner = owner;
   job.epoch = Epoch(c.epoch());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.entries.push_back(std::move(e));
   size_t frame_bytes = f.payload.size() + kFrameOverhead;
   s_.host.writer().ApplyRows(std::move(job), Then([this, owner, frame_bytes](const WriteOutcome& out) {
@@ -299,6 +301,7 @@ Status Puller::OnCurrent(const wire::Current& c) {
   job.owner = owner;
   job.epoch = epoch;
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.from = from;
   job.advance_to = seq;
   if (c.has_checkpoint()) {
@@ -415,6 +418,10 @@ Status Puller::OnImported(uint64_t pull_id, Result<WriteOutcome> r) {
     s_.Send(EncodeFrame(ack));
     spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s",
                  p.owner_name, s_.peer_name, r->written, d.max_seq.value(), d.size, s_.Now() - p.started);
+  } else if (ImportMayRetry(r.status())) {
+    // The disk full, the library busy: the verified file stays for the next
+    // offer of it, and the session ends as a failed batch would end it.
+    return r.status();
   } else {
     // Refused, nothing changed: take this owner's rows as batches instead.
     snapshot_refused_.insert(pull.owner);

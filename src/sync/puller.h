@@ -20,6 +20,7 @@
 // Thread safety: loop only.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -102,6 +103,9 @@ class Puller {
   std::set<Uuid> refused_;           // removed devices whose rows the peer sent (logged once)
   uint64_t next_id_ = 1;
   std::shared_ptr<char> alive_ = std::make_shared<char>();  // replaced by Abort: completions dropped
+  // Set by the writer when a write of this session failed: the ones it
+  // still has queued are then not applied (ApplyJob::chain_failed).
+  std::shared_ptr<std::atomic<bool>> writes_failed_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace entrysync

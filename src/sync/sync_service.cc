@@ -8,6 +8,7 @@
 #include <future>
 
 #include "sync/snapshot_cache.h"
+#include "sync/snapshot_download.h"
 
 namespace entrysync {
 
@@ -41,6 +42,7 @@ Status SyncService::Start() {
   ES_ASSIGN_OR_RETURN(lib_, Library::Open(dir_));
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
   if (me.device_id) my_id_ = *me.device_id;
+  RemoveFinishedDownloads(*lib_, dir_);  // a kill after an import's commit left its files
   // What we already hold is announced by each session's Hello.
   ES_RETURN_IF_ERROR(PollAdvances(std::nullopt, /*baseline=*/true));
   if (config_.hear_other_processes) {

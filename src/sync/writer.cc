@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/disk_space.h"
 #include "snapshot/snapshot.h"
 #include "store/replica.h"
 
@@ -96,7 +97,9 @@ Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
   if (auto dev = lib.FindDeviceByUuid(j.owner); dev.ok()) {
     ES_ASSIGN_OR_RETURN(before, lib.GetWatermark(dev->id));
   }
-  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source);
+  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source, j.offered);
+  if (!imported.ok() && ImportMayRetry(imported.status())) return imported.status();  // kept
+  // Done with the file: the rows committed first, then the file, then its offer.
   std::error_code ec;
   std::filesystem::remove(j.path, ec);
   if (!j.offer_path.empty()) std::filesystem::remove(j.offer_path, ec);
@@ -108,6 +111,15 @@ Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
   if (after && (!before || before->epoch != after->epoch || before->seq != after->seq))
     out.advanced = OwnerPosition{j.owner, after->epoch, after->seq};
   return out;
+}
+
+// A failed job's error, naming its target; a full disk also names the
+// library and the space left (unless the job said so already).
+Status Explain(const Status& s, const WriteTarget& target, const std::string& dir) {
+  std::string what = "writing " + target.Describe();
+  if (IsDiskFull(s) && s.message().find(kNoSpaceLeft) == std::string::npos)
+    return DiskFullError(what + " into " + dir, dir, 0, s);
+  return s.Wrap(what);
 }
 
 }  // namespace
@@ -179,7 +191,7 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
       return;
     }
     Result<WriteOutcome> r = job(*st);
-    if (!r.ok()) r = r.status().Wrap("writing " + target.Describe());
+    if (!r.ok()) r = Explain(r.status(), target, st->lib->dir());
     if (st->sign && target.owner == st->local) {
       // Our own rows moved: sign where they stand, before anyone hears.
       auto signed_now = SignLocalCheckpoint(*st->lib, st->sign);
@@ -193,7 +205,14 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
 void LibraryWriter::ApplyRows(ApplyJob job, Done done) {
   WriteTarget target = WriteTarget::Owner(job.owner);
   Run(
-      target, [job = std::move(job)](State& st) mutable { return RunApply(*st.lib, *st.replica, job); },
+      target,
+      [job = std::move(job)](State& st) mutable -> Result<WriteOutcome> {
+        if (job.chain_failed && job.chain_failed->load())
+          return Aborted("not applied: an earlier write of the same session failed");
+        auto r = RunApply(*st.lib, *st.replica, job);
+        if (!r.ok() && job.chain_failed) job.chain_failed->store(true);
+        return r;
+      },
       std::move(done));
 }
 

@@ -40,6 +40,7 @@
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "snapshot/snapshot.h"
 #include "store/library.h"
 #include "sync/loop.h"
 #include "sync/trust.h"
@@ -99,15 +100,31 @@ struct ApplyJob {
   // whose rows must then end exactly at a checkpoint (VerifyOwner).
   std::optional<Checkpoint> checkpoint;
   bool must_end_verified = false;
+  // The jobs of one session share this flag: the writer sets it when one of
+  // them fails, and the later ones then write nothing (Aborted). Their
+  // session ends on that failure, but what it had queued still reaches the
+  // writer; a Current after a batch that did not fit on a full disk would
+  // otherwise move the watermark past rows never written. Null: no chain.
+  std::shared_ptr<std::atomic<bool>> chain_failed;
 };
 
 // A downloaded snapshot file of one owner, to verify and import.
+//
+// The file and its offer are removed once the import committed (or found
+// the library already current), path first, then offer_path, so a kill
+// between the commit and the removals leaves an offer that its owner's
+// watermark covers (RemoveFinishedDownloads, sync/snapshot_download.h).
+// A file that failed its checks, or is not what was offered, is removed
+// too. A verified file whose import failed for a reason that may pass
+// (ImportMayRetry: the disk full, the library busy, an I/O error) is kept,
+// so the next offer of the same file imports it without a download.
 struct SnapshotImportJob {
   Uuid owner;
-  std::string path;        // removed after the import, whatever its result
-  std::string offer_path;  // removed too ("" = none)
-  std::string sha256_hex;  // the file must have this SHA-256
-  DeviceRowId source;      // the peer it came from
+  std::string path;         // the downloaded file
+  std::string offer_path;   // the offer beside it ("" = none)
+  std::string sha256_hex;   // the file must have this SHA-256
+  DeviceRowId source;       // the peer it came from
+  SnapshotOffered offered;  // what the peer said the file holds
   // The owner's checkpoint at the offer's max seq: stored first, then the
   // imported rows must match its digest or nothing is imported.
   std::optional<Checkpoint> checkpoint;
@@ -148,8 +165,9 @@ class LibraryWriter {
 
   // Typed jobs. ApplyRows: the owner is registered when new; the epoch rule
   // as `job.on_other_epoch` says. ImportSnapshotFile: the file is verified
-  // (SHA-256, structure) and imported in one transaction; AlreadyExists
-  // (held already) counts as OK, other errors changed nothing.
+  // (SHA-256, structure, what was offered) and imported in one transaction;
+  // AlreadyExists (held already) counts as OK, other errors changed nothing
+  // (see SnapshotImportJob for what happens to the file).
   void ApplyRows(ApplyJob job, Done done);
   void ImportSnapshotFile(SnapshotImportJob job, Done done);
   // Stores the checkpoints a peer relayed (its Hello), each with its

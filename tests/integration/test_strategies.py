@@ -377,7 +377,8 @@ class SnapshotKill(es.EsTestCase):
         self.assertEqual(b.owner_entries("alpha"), 0)
         self.assertEqual(b.stats()["rows_applied_total"], 0)
         # A's cached export is the file B was downloading.
-        self.assertEqual(offer_line, "%s %d" % self.served_info())
+        self.assertEqual(offer_line.split()[:2], ["%s" % x for x in self.served_info()])
+        self.assertEqual(int(offer_line.split()[3]), a.max_seq())  # SHA256 SIZE EPOCH MAX_SEQ
 
         t0 = time.monotonic()
         summary, out = sync_json(b, "alpha", "--strategy", "snapshot")
@@ -412,7 +413,8 @@ class SnapshotKill(es.EsTestCase):
         # The restarted A offers its cached export again: same sha256, same size.
         es.wait_digests_equal("alpha", [a, b], timeout=60 * es.SLOW, daemons=[a, b])
         t_resume = time.monotonic() - t0
-        self.assertEqual(offer_line, "%s %d" % self.served_info())
+        self.assertEqual(offer_line.split()[:2], ["%s" % x for x in self.served_info()])
+        self.assertEqual(int(offer_line.split()[3]), a.max_seq())  # SHA256 SIZE EPOCH MAX_SEQ
         m = re.findall(r"alpha offers a snapshot of alpha: \d+ entries up to seq \d+, %d bytes, resuming at byte (\d+)"
                        % size, b.log())
         self.assertEqual(len(m), 1, b.log_tail(40))
