@@ -110,11 +110,14 @@ class ENTRYSYNC_EXPORT Engine {
   // Creates this device's key pair if needed. InvalidArgument for an empty
   // name, a malformed address, or this device's own id.
   Result<Device> Pair(const std::string& name, const DeviceId& id, const std::string& address = "");
-  // Unpairs the device `id`: it is refused from now on, and a running
-  // daemon (this Engine's node, or another process's) ends the sessions it
-  // has with it; the entries replicated from it stay.
-  // NotFound when no device has that id; InvalidArgument for this device.
-  Status Unpair(const DeviceId& id);
+  // Unpairs and revokes the device `id`: it is refused from now on, a
+  // running daemon (this Engine's node, or another process's) ends the
+  // sessions it has with it, and its rows and checkpoints are refused from
+  // every other peer too. Its entries replicated here stay, unless `purge`
+  // (then they are deleted, in one transaction). Pairing it again lifts
+  // the revocation. NotFound when no device has that id; InvalidArgument
+  // for this device.
+  Status Unpair(const DeviceId& id, bool purge = false);
 
   // ---- locations ----
 

@@ -124,6 +124,11 @@ struct SyncCounters {
   uint64_t notices_received = 0;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_imported = 0;
+  // Owners whose rows from this peer did not verify against the owner's
+  // signed checkpoint (dropped and fetched again), and owners whose digest
+  // differed between this peer and us at the same seq.
+  uint64_t verification_failures = 0;
+  uint64_t divergences = 0;
 };
 
 // Engine::SyncOnce, while it runs.
@@ -173,6 +178,9 @@ struct DaemonStatus {
 struct Watermark {
   Epoch epoch;
   Seq seq;
+  // The seq at which these rows last matched the owner's signed checkpoint
+  // (docs/trust.md); verified when equal to `seq`.
+  Seq verified_seq;
 };
 struct OwnerStatus {
   Uuid uuid;

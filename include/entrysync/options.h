@@ -59,10 +59,18 @@ struct SyncOptions {
   // true: pull everything peers announce, in the background; false: pull
   // only the folders Engine::List loads (lazy).
   bool fetch_in_background = true;
-  uint64_t rate_limit_bytes_per_second = 0;  // 0 = no limit
-  uint64_t change_threshold = 100;           // at most this many rows go as StateChanges
-  uint64_t snapshot_threshold = 100000;      // a peer holding nothing of an owner this large gets a snapshot
-  uint64_t bulk_threshold = 100000;          // a delta this large is fetched in pages in the background
+  // Rate limits in bytes per second, 0 = no limit. Each holds over time
+  // (a token bucket: after idling, at most max(64 KiB, a quarter second's
+  // worth) goes at once).
+  // Per peer device, over all connections with it:
+  uint64_t rate_limit_bytes_per_second = 0;         // what this device pulls from it
+  uint64_t upload_rate_limit_bytes_per_second = 0;  // what this device serves it
+  // Over all peer devices together:
+  uint64_t total_rate_limit_bytes_per_second = 0;
+  uint64_t total_upload_rate_limit_bytes_per_second = 0;
+  uint64_t change_threshold = 100;       // at most this many rows go as StateChanges
+  uint64_t snapshot_threshold = 100000;  // a peer holding nothing of an owner this large gets a snapshot
+  uint64_t bulk_threshold = 100000;      // a delta this large is fetched in pages in the background
 };
 
 // Engine::Start: the node that keeps this device in sync.

@@ -78,6 +78,13 @@ struct ENTRYSYNC_EXPORT DeviceId {
   auto operator<=>(const DeviceId&) const = default;
 };
 
+// The owner uuid of the device whose key has id `id`: the first 16 bytes of
+// SHA-256("entrysync-owner-v1" || id) as a version 8 uuid (RFC 9562). An
+// owner is its key: the uuid under which a device's rows are owned is
+// derived from its key, so no peer can claim another device's rows or
+// pairing without that device's private key.
+ENTRYSYNC_EXPORT Uuid OwnerUuidOf(const DeviceId& id);
+
 ENTRYSYNC_EXPORT std::string HexEncode(const void* data, size_t n);
 // Decodes exactly out_len bytes from 2*out_len hex digits.
 ENTRYSYNC_EXPORT bool HexDecode(std::string_view hex, void* out, size_t out_len);

@@ -50,7 +50,7 @@ ControlReply ServeControlRequest(Engine& engine, const ControlRequest& r,
     case ControlOp::kPair:
       return ReplyOf(engine.Pair(r.name, r.device, r.address));
     case ControlOp::kUnpair: {
-      Status s = engine.Unpair(r.device);
+      Status s = engine.Unpair(r.device, r.purge);
       return s.ok() ? ResultReply(std::monostate{}) : ErrorReply(s);
     }
     case ControlOp::kImportSnapshot:

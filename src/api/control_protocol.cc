@@ -56,6 +56,11 @@ Status DecodeArgs(const json& j, ControlRequest& r) {
       ES_RETURN_IF_ERROR(device());
       return j.contains("address") ? text("address", r.address) : Status::Ok();
     case ControlOp::kUnpair:
+      if (j.contains("purge")) {
+        if (!j["purge"].is_boolean())
+          return InvalidArgument(std::string(ControlOpName(op)) + ": 'purge' must be true or false");
+        r.purge = j["purge"].get<bool>();
+      }
       return device();
     case ControlOp::kImportSnapshot: {
       ES_RETURN_IF_ERROR(text("path", r.path));
@@ -230,10 +235,11 @@ ControlRequest PairRequest(std::string name, const DeviceId& device, std::string
   return r;
 }
 
-ControlRequest UnpairRequest(const DeviceId& device) {
+ControlRequest UnpairRequest(const DeviceId& device, bool purge) {
   ControlRequest r;
   r.op = ControlOp::kUnpair;
   r.device = device;
+  r.purge = purge;
   return r;
 }
 
@@ -261,6 +267,7 @@ Result<std::string> EncodeRequest(const ControlRequest& r) {
       break;
     case ControlOp::kUnpair:
       j["device_id"] = r.device.ToString();
+      if (r.purge) j["purge"] = true;
       break;
     case ControlOp::kImportSnapshot:
       j["path"] = r.path;

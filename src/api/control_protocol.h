@@ -38,13 +38,14 @@ struct ControlRequest {
   DeviceId device;                    // pair, unpair
   std::string address;                // pair ("" = none)
   std::optional<std::string> sha256;  // import_snapshot
+  bool purge = false;                 // unpair: delete the device's rows too
 };
 
 // Requests of each kind.
 ControlRequest AddLocationRequest(std::string path);
 ControlRequest RescanRequest(const Uuid& location);
 ControlRequest PairRequest(std::string name, const DeviceId& device, std::string address);
-ControlRequest UnpairRequest(const DeviceId& device);
+ControlRequest UnpairRequest(const DeviceId& device, bool purge = false);
 ControlRequest ImportSnapshotRequest(std::string path, std::optional<std::string> sha256);
 
 // One line, newline included. InvalidArgument when a text argument is not

@@ -55,6 +55,9 @@ SyncConfig ToSyncConfig(const SyncOptions& o) {
   c.codec = ToCodec(o.codec);
   c.auto_fetch = o.fetch_in_background;
   c.fetch_rate_limit = o.rate_limit_bytes_per_second;
+  c.upload_rate_limit = o.upload_rate_limit_bytes_per_second;
+  c.total_fetch_rate_limit = o.total_rate_limit_bytes_per_second;
+  c.total_upload_rate_limit = o.total_upload_rate_limit_bytes_per_second;
   c.change_threshold = o.change_threshold;
   c.snapshot_threshold = o.snapshot_threshold;
   c.bulk_threshold = o.bulk_threshold;
@@ -120,7 +123,9 @@ SyncCounters ToSyncCounters(const SessionCounters& c) {
                       .notices_sent = c.notices_sent,
                       .notices_received = c.notices_received,
                       .snapshots_sent = c.snapshots_sent,
-                      .snapshots_imported = c.snapshots_imported};
+                      .snapshots_imported = c.snapshots_imported,
+                      .verification_failures = c.verification_failures,
+                      .divergences = c.divergences};
 }
 
 Transfer ToTransfer(const TransferProgress& t, double now) {

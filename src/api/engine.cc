@@ -131,8 +131,8 @@ Result<Device> Engine::Pair(const std::string& name, const DeviceId& id, const s
   return ToDevice(d);
 }
 
-Status Engine::Unpair(const DeviceId& id) {
-  if (auto routed = impl_->Route<std::monostate>(UnpairRequest(id))) return routed->status();
+Status Engine::Unpair(const DeviceId& id, bool purge) {
+  if (auto routed = impl_->Route<std::monostate>(UnpairRequest(id, purge))) return routed->status();
   MutexLock lock(impl_->mu);
   Library& lib = *impl_->lib;
   ES_ASSIGN_OR_RETURN(DeviceInfo d, lib.FindDeviceById(id));
@@ -141,7 +141,7 @@ Status Engine::Unpair(const DeviceId& id) {
   if (named.id != d.id)
     return InvalidArgument("device " + id.ToShortString() + " shares the name '" + d.name +
                            "' with another device: pair it under another name first");
-  ES_RETURN_IF_ERROR(impl_->Write([&](Library& writer) { return writer.RemovePeer(d.name); }));
+  ES_RETURN_IF_ERROR(impl_->Write([&](Library& writer) { return writer.RemovePeer(d.name, purge); }));
   if (impl_->node) impl_->node->PeerChanged(id);
   return Status::Ok();
 }

@@ -32,7 +32,9 @@ SyncCounters CountersOf(const json& s) {
                       .notices_sent = n("notices_sent"),
                       .notices_received = n("notices_received"),
                       .snapshots_sent = n("snapshots_sent"),
-                      .snapshots_imported = n("snapshots_imported")};
+                      .snapshots_imported = n("snapshots_imported"),
+                      .verification_failures = n("verification_failures"),
+                      .divergences = n("divergences")};
 }
 
 // A node's status document (Node::StatusJson, docs/architecture.md) as a
@@ -161,7 +163,7 @@ Result<LibraryStatus> Engine::GetStatus() {
     } else {
       ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(d.id));
       if (!wm && live == 0 && !d.trusted) continue;
-      if (wm) o.watermark = Watermark{wm->epoch, wm->seq};
+      if (wm) o.watermark = Watermark{wm->epoch, wm->seq, wm->verified_seq};
     }
     out.owners.push_back(std::move(o));
   }

@@ -6,6 +6,7 @@
 
 #include "api/convert.h"
 #include "api/engine_impl.h"
+#include "store/integrity.h"
 
 namespace entrysync {
 
@@ -16,6 +17,7 @@ Status Engine::Start(const StartOptions& options) {
   // A server made by a Start that then failed: stopped once mu is released
   // (its request in progress, if any, waits for mu).
   std::unique_ptr<ControlServer> control;
+  std::optional<IntegrityReport> integrity;  // logged once the node started: a failed start is one line
   return [&]() -> Status {
     MutexLock lock(impl_->mu);
     if (impl_->node) return AlreadyExists("a node already runs on " + impl_->dir + " in this process");
@@ -23,7 +25,13 @@ Status Engine::Start(const StartOptions& options) {
     o.listen = options.listen;
     o.dial_peers = options.dial_peers;
     o.write_status = options.write_status;
-    o.on_locked = [this, &control]() -> Status {
+    o.on_locked = [this, &control, &integrity]() -> Status {
+      // A daemon passes its rows on to its peers: a damaged library is
+      // refused here, before anything is served from it.
+      auto checked = CheckLibraryIntegrity(impl_->dir);
+      if (!checked.ok())
+        return Status(checked.status().code(), checked.status().message() + "; not serving it");
+      integrity = std::move(*checked);
       auto server = ControlServer::Start(impl_->dir, [this](const ControlRequest& r, const auto& progress) {
         return ServeControlRequest(*this, r, progress);
       });
@@ -38,6 +46,8 @@ Status Engine::Start(const StartOptions& options) {
     };
     ES_ASSIGN_OR_RETURN(auto node, Node::Open(std::move(o)));
     ES_RETURN_IF_ERROR(node->Start());
+    if (integrity && integrity->complete) spdlog::info("library {}: {}", impl_->dir, integrity->summary);
+    if (integrity && !integrity->complete) spdlog::warn("library {}: {}", impl_->dir, integrity->summary);
     impl_->node = std::move(node);
     impl_->daemon = options.write_status;
     impl_->control = std::move(control);

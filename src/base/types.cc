@@ -2,9 +2,11 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
+#include "base/hash.h"
 #include "base/mutex.h"
 #include "entrysync/record.h"
 
@@ -128,6 +130,18 @@ Uuid NewUuidV4() {
   FillRandom(u.bytes.data(), 16);
   u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0F) | 0x40);
   u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3F) | 0x80);
+  return u;
+}
+
+Uuid OwnerUuidOf(const DeviceId& id) {
+  Sha256 h;
+  h.Update("entrysync-owner-v1");
+  h.Update(id.bytes.data(), id.bytes.size());
+  auto d = h.Finish();
+  Uuid u;
+  std::copy_n(d.begin(), 16, u.bytes.begin());
+  u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0F) | 0x80);  // version 8: custom
+  u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3F) | 0x80);  // RFC 9562 variant
   return u;
 }
 

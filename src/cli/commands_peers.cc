@@ -18,9 +18,12 @@ std::vector<Command> AddPeer(CLI::App& app, Globals& g) {
   add->add_option("--id", *id, "The peer's device id ('entrysync id' on the peer)")->required();
   add->add_option("--addr", *addr, "HOST:PORT where the peer listens (omit if it dials us)");
   auto* list = peer->add_subcommand("list", "List paired devices");
-  auto* rm = peer->add_subcommand("remove", "Unpair a device (its replicated entries stay)");
+  auto* rm = peer->add_subcommand(
+      "remove", "Unpair and revoke a device: its rows are refused from every peer (its entries here stay)");
   auto rm_name = std::make_shared<std::string>();
+  auto purge = std::make_shared<bool>(false);
   rm->add_option("NAME", *rm_name, "Peer name")->required();
+  rm->add_flag("--purge", *purge, "Also delete the device's entries from this library");
   std::vector<Command> out;
   out.push_back({add, [&g, name, id, addr]() -> Status {
                    auto dev = DeviceId::Parse(*id);
@@ -44,12 +47,14 @@ std::vector<Command> AddPeer(CLI::App& app, Globals& g) {
                    }
                    return Status::Ok();
                  }});
-  out.push_back({rm, [&g, rm_name]() -> Status {
+  out.push_back({rm, [&g, rm_name, purge]() -> Status {
                    ES_ASSIGN_OR_RETURN(auto engine, OpenLibrary(g));
                    ES_ASSIGN_OR_RETURN(Device d, engine->FindDevice(*rm_name));
                    if (d.is_local) return InvalidArgument("'" + *rm_name + "' is this device, not a peer");
-                   if (d.device_id) ES_RETURN_IF_ERROR(engine->Unpair(*d.device_id));  // else: never paired
-                   std::printf("unpaired %s\n", rm_name->c_str());
+                   if (!d.device_id)
+                     return InvalidArgument("'" + *rm_name + "' has no known key: nothing to revoke");
+                   ES_RETURN_IF_ERROR(engine->Unpair(*d.device_id, *purge));
+                   std::printf("removed %s%s\n", rm_name->c_str(), *purge ? " and deleted its entries" : "");
                    return Status::Ok();
                  }});
   return out;

@@ -40,7 +40,8 @@ void AddSyncFlags(CLI::App* sub, SyncFlags* f) {
          "--fetch", f->fetch,
          "What to pull: background (everything peers announce) or lazy (only folders browsed with ls)")
       ->check(CLI::IsMember({"background", "lazy"}));
-  sub->add_option("--rate-limit", f->rate_limit_mb, "Most MB/s a pull may take (0 = no limit)")
+  sub->add_option("--rate-limit", f->rate_limit_mb,
+                  "Most MB/s pulled from each peer device, all its connections together (0 = no limit)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--change-threshold", f->change_threshold, "At most this many rows go as StateChanges");
   sub->add_option("--snapshot-threshold", f->snapshot_threshold,
@@ -81,9 +82,21 @@ std::function<Status()> AddServe(CLI::App& app, Globals& g) {
       app.add_subcommand("serve", "Run the daemon: accept paired peers, dial known ones, sync continuously");
   auto listen = std::make_shared<std::string>();
   auto flags = std::make_shared<SyncFlags>();
+  // MB/s: what the daemon serves each peer device, and totals over all peers.
+  auto upload_mb = std::make_shared<double>(0);
+  auto total_mb = std::make_shared<double>(0);
+  auto total_upload_mb = std::make_shared<double>(0);
   sub->add_option("--listen", *listen, "HOST:PORT to accept peers on (e.g. 127.0.0.1:7000)");
   AddSyncFlags(sub, flags.get());
-  return [&g, listen, flags]() -> Status {
+  sub->add_option("--upload-rate-limit", *upload_mb,
+                  "Most MB/s served to each peer device, all its connections together (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--total-rate-limit", *total_mb, "Most MB/s pulled from all peers together (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--total-upload-rate-limit", *total_upload_mb,
+                  "Most MB/s served to all peers together (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  return [&g, listen, flags, upload_mb, total_mb, total_upload_mb]() -> Status {
     ES_ASSIGN_OR_RETURN(std::string dir, g.LibraryDir());
     if (!listen->empty()) ES_RETURN_IF_ERROR(ValidateAddress(*listen).Wrap("--listen"));
     sigset_t stop = BlockStopSignals();
@@ -91,6 +104,9 @@ std::function<Status()> AddServe(CLI::App& app, Globals& g) {
     StartOptions o;
     o.listen = *listen;
     o.sync = ToOptions(*flags);
+    o.sync.upload_rate_limit_bytes_per_second = static_cast<uint64_t>(*upload_mb * 1e6);
+    o.sync.total_rate_limit_bytes_per_second = static_cast<uint64_t>(*total_mb * 1e6);
+    o.sync.total_upload_rate_limit_bytes_per_second = static_cast<uint64_t>(*total_upload_mb * 1e6);
     ES_RETURN_IF_ERROR(engine->Start(o));
     int sig = 0;
     sigwait(&stop, &sig);
@@ -138,6 +154,8 @@ std::function<Status()> AddSync(CLI::App& app, Globals& g) {
                {"wire_received", r.wire_received},
                {"wire_sent", r.wire_sent},
                {"snapshots_imported", r.counters.snapshots_imported},
+               {"verification_failures", r.counters.verification_failures},
+               {"divergences", r.counters.divergences},
                {"transfers", json::array()}};
       for (const auto& t : r.transfers)
         out["transfers"].push_back({{"direction", t.pulling ? "pull" : "serve"},
@@ -185,9 +203,12 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
         o["max_seq"] = d.max_seq.value();
       } else {
         o["paired"] = d.paired;
-        o["watermark"] = d.watermark
-                             ? json{{"epoch", d.watermark->epoch.value()}, {"seq", d.watermark->seq.value()}}
-                             : json(nullptr);
+        o["watermark"] = d.watermark ? json{{"epoch", d.watermark->epoch.value()},
+                                            {"seq", d.watermark->seq.value()},
+                                            {"verified_seq", d.watermark->verified_seq.value()},
+                                            {"verified", d.watermark->seq.value() > 0 &&
+                                                             d.watermark->verified_seq == d.watermark->seq}}
+                                     : json(nullptr);
       }
       out["owners"].push_back(o);
     }
@@ -203,7 +224,8 @@ std::function<Status()> AddStatus(CLI::App& app, Globals& g) {
       if (o.contains("max_seq"))
         std::printf("  (this device, seq %lld)", (long long)o["max_seq"].get<int64_t>());
       else if (!o["watermark"].is_null())
-        std::printf("  (have up to seq %lld)", (long long)o["watermark"]["seq"].get<int64_t>());
+        std::printf("  (have up to seq %lld%s)", (long long)o["watermark"]["seq"].get<int64_t>(),
+                    o["watermark"]["verified"].get<bool>() ? ", verified" : ", not verified yet");
       std::printf("\n");
     }
     if (!st.daemon) {

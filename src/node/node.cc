@@ -56,6 +56,11 @@ Node::Node(NodeOptions options, std::unique_ptr<Library> lib, Identity identity)
   };
   SyncConfig sync = options_.sync;
   sync.hear_other_processes = options_.write_status;  // the daemon
+  // Our checkpoints are signed with the device key (docs/trust.md).
+  sync.sign_checkpoint = [identity = identity_, library = lib_->library_id()](
+                             Epoch epoch, Seq seq, const LtHash::Checksum& digest) {
+    return SignCheckpoint(identity.key(), library, epoch, seq, digest);
+  };
   sync_ = std::make_unique<SyncService>(options_.library_dir, sync, exec, std::move(observer));
 }
 
@@ -125,7 +130,7 @@ void Node::PeerChanged(const DeviceId& id) {
     for (const auto& s : sync_->Sessions())
       if (!paired && s->remote_id() == id && !s->closed())
         s->Close(PermissionDenied("device " + ShortDeviceId(id) + " was unpaired"));
-    backoff_.erase(id);
+    dials_.erase(id);
     OnChanged();  // redials
   });
 }
@@ -184,10 +189,11 @@ void Node::Redial() {
   std::optional<Clock::time_point> next;
   for (const auto& p : peers) {
     const DeviceId id = *p.device_id;
+    Dial& d = dials_[id];
+    if (d.session && d.session->closed()) OnDialedSessionEnded(p, d);
     if (dialing_[id] || HasSession(id)) continue;
-    Backoff& b = backoff_[id];
-    if (now < b.next_try) {
-      next = next ? std::min(*next, b.next_try) : b.next_try;
+    if (!d.backoff.Due(now)) {
+      next = next ? std::min(*next, d.backoff.next_try()) : d.backoff.next_try();
       continue;
     }
     auto hp = ParseHostPort(p.addr);
@@ -207,28 +213,58 @@ void Node::Redial() {
   }
 }
 
-// A failed dial backs off 2 s, doubling up to a minute; a connection that
-// came up resets it.
+namespace {
+
+// Uniform in [0, 1): the jitter of a back-off.
+double UnitRandom() {
+  return static_cast<double>(RandomU64() >> 11) / static_cast<double>(uint64_t{1} << 53);
+}
+
+double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+// A failed dial backs off (node/dial_backoff.h); a connection that came up
+// is watched until it ends (OnDialedSessionEnded).
 void Node::OnDialed(const DeviceInfo& peer, Result<std::unique_ptr<ByteStream>> stream) {
   const DeviceId id = *peer.device_id;
   dialing_[id] = false;
   if (stopped_) return;
-  Backoff& b = backoff_[id];
+  Dial& d = dials_[id];
   if (!stream.ok()) {
-    b.delay = std::min<std::chrono::seconds>(std::chrono::seconds(60),
-                                             b.delay.count() ? b.delay * 2 : std::chrono::seconds(2));
-    b.next_try = Clock::now() + b.delay;
-    spdlog::warn("connect to {} at {}: {} (next try in {}s)", peer.name, peer.addr, stream.status().message(),
-                 b.delay.count());
+    Clock::duration delay = d.backoff.Failed(Clock::now(), UnitRandom());
+    spdlog::warn("connect to {} at {}: {} (attempt {}, next try in {:.1f}s)", peer.name, peer.addr,
+                 stream.status().message(), d.backoff.failures(), Secs(delay));
   } else if (!HasSession(id, /*outbound_only=*/true)) {
     // Kept even when the peer's own dial arrived meanwhile: the tie-break
     // (SyncService::OnPeerReady) closes the same one of the two on both
     // sides. Dropping it here could leave neither, when both sides did.
-    b = Backoff{};
     spdlog::info("connected to {} at {}", peer.name, peer.addr);
-    sync_->AddSession(std::move(*stream), /*outbound=*/true);
+    d.backoff.Connected(Clock::now());
+    d.session = sync_->AddSession(std::move(*stream), /*outbound=*/true);
   }
   Redial();
+}
+
+// A session that ended before it was healthy (up 30 s, or rows moved) backs
+// off like a failed dial; a healthy one resets the back-off. One closed
+// because the peer's own dial was kept changes nothing.
+void Node::OnDialedSessionEnded(const DeviceInfo& peer, Dial& d) {
+  SessionSnapshot snap = d.session->Snapshot();
+  d.session.reset();
+  auto now = Clock::now();
+  if (HasSession(*peer.device_id)) {
+    d.backoff.Superseded();
+    return;
+  }
+  const SessionCounters& c = snap.counters;
+  bool moved = c.rows_applied + c.rows_sent + c.snapshots_imported + c.snapshots_sent > 0;
+  Clock::duration up = d.backoff.Uptime(now);
+  auto delay = d.backoff.Ended(now, moved, UnitRandom());
+  if (delay)
+    spdlog::warn(
+        "session with {} at {} ended after {:.1f}s without syncing: {} (attempt {}, next try in {:.1f}s)",
+        peer.name, peer.addr, Secs(up), snap.close_reason, d.backoff.failures(), Secs(*delay));
 }
 
 void Node::Emit(const NodeEvent& e) {
@@ -332,7 +368,10 @@ std::string Node::StatusJson() {
             {"notices_sent", s.counters.notices_sent},
             {"notices_received", s.counters.notices_received},
             {"snapshots_sent", s.counters.snapshots_sent},
-            {"snapshots_imported", s.counters.snapshots_imported}};
+            {"snapshots_imported", s.counters.snapshots_imported},
+            {"verification_failures", s.counters.verification_failures},
+            {"divergences", s.counters.divergences}};
+    if (!s.trust_error.empty()) js["trust_error"] = s.trust_error;
     if (!s.close_reason.empty()) js["close_reason"] = s.close_reason;
     js["transfers"] = json::array();
     for (const auto& t : s.transfers) {

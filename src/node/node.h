@@ -28,6 +28,7 @@
 #include "net/identity.h"
 #include "net/io_thread.h"
 #include "net/tls.h"
+#include "node/dial_backoff.h"
 #include "node/node_events.h"
 #include "snapshot/snapshot.h"
 #include "store/library.h"
@@ -117,6 +118,9 @@ class Node {
   // and whose back-off passed; arms the timer for the next retry.
   void Redial();
   void OnDialed(const DeviceInfo& peer, Result<std::unique_ptr<ByteStream>> stream);
+  struct Dial;
+  // Sync loop: the session this node dialed to `peer` ended.
+  void OnDialedSessionEnded(const DeviceInfo& peer, Dial& d);
   // Sync loop: something changed; the status file and events follow.
   void OnChanged();
   void ArmStatus();
@@ -137,11 +141,11 @@ class Node {
   std::atomic<bool> stopped_{false};  // set by Stop (any thread), read on the loop
 
   // Sync loop only.
-  struct Backoff {
-    Clock::time_point next_try{};
-    std::chrono::seconds delay{0};
+  struct Dial {
+    DialBackoff backoff;
+    std::shared_ptr<Session> session;  // the last one this node dialed, until it ended
   };
-  std::map<DeviceId, Backoff> backoff_;
+  std::map<DeviceId, Dial> dials_;
   std::map<DeviceId, bool> dialing_;
   std::unique_ptr<SyncTimer> dial_timer_;
   std::unique_ptr<SyncTimer> status_timer_;

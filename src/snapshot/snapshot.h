@@ -68,22 +68,48 @@ Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::
 // Needs no Library.
 Result<SnapshotInfo> InspectSnapshot(const std::string& path);
 
+// What a peer's SnapshotOffer said its file holds. A downloaded file is
+// imported only when it holds exactly that owner, epoch and max seq.
+struct SnapshotOffered {
+  Uuid owner;
+  Epoch epoch;
+  Seq max_seq;
+  std::string peer;  // the peer that offered it, named in the refusal
+};
+
 // Verifies the snapshot at `path` (its SHA-256 must equal `expected_sha256`
 // when given, hex, case-insensitive; then InspectSnapshot's checks, except
-// the row checksum, which a matching SHA-256 from the exporter implies) and
-// imports it
-// into `lib` in one transaction: the owner's device row is ensured, every
+// the row checksum, which a matching SHA-256 from the exporter implies; its
+// owner, epoch and max seq must be the `offered` ones when given) and
+// imports it into `lib` in one transaction: the owner's device row is ensured, every
 // location and entry `lib` holds of that owner is replaced by the snapshot's,
 // the owner's watermark becomes (epoch, max_seq) with `source` (NULL when
 // not given) and meta 'rows_applied' grows by the rows written.
 // Refuses, changing nothing:
 //   - Corruption: checksum, format or count mismatch;
-//   - PermissionDenied: another library id, or the owner is this device;
+//   - PermissionDenied: another library id, or the owner is this device, or
+//     the file is not what `offered` says (the message names the peer);
 //   - AlreadyExists: "already current", when the stored watermark has the
 //     snapshot's epoch and a seq >= its max_seq.
-// Any failure during the transaction rolls it back: all or nothing.
+// Any failure during the transaction rolls it back: all or nothing. A full
+// disk is an IOError naming the library, the space the import needs and the
+// space available (base/disk_space.h).
 Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
                                    const std::optional<std::string>& expected_sha256,
-                                   std::optional<DeviceRowId> source = std::nullopt);
+                                   std::optional<DeviceRowId> source = std::nullopt,
+                                   const std::optional<SnapshotOffered>& offered = std::nullopt);
+
+// Whether a failed ImportSnapshot may succeed later with the same file: the
+// disk full, the library busy or locked, an I/O error (IOError with SQLite's
+// or the system's message for those). The file passed its checks then, so a
+// downloader keeps it. False for every refusal (the file is bad, or not for
+// this library) and for errors the same file would hit again (a constraint
+// the rows break).
+bool ImportMayRetry(const Status& s);
+
+// About how much free space importing a snapshot file of `file_bytes` takes
+// in the library's filesystem: its rows and indexes (measured: ~1.8x the
+// file), written to the WAL first and then to the database.
+inline uint64_t ImportSpaceNeeded(uint64_t file_bytes) { return file_bytes * 4; }
 
 }  // namespace entrysync

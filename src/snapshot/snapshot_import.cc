@@ -1,8 +1,13 @@
 // ImportSnapshot: a checked snapshot file replaces what a library holds of
 // its owner, in one transaction.
+#include <sqlite3.h>
+
+#include <cerrno>
 #include <chrono>
 #include <map>
+#include <system_error>
 
+#include "base/disk_space.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_shared.h"
 
@@ -75,6 +80,18 @@ Status CheckBelongsHere(Library& lib, const std::string& path, const SnapshotInf
   return Status::Ok();
 }
 
+// PermissionDenied unless the file holds what its peer offered.
+Status CheckOffered(const std::string& path, const SnapshotInfo& info, const SnapshotOffered& o) {
+  if (info.owner == o.owner && info.epoch == o.epoch && info.max_seq == o.max_seq) return Status::Ok();
+  auto describe = [](const Uuid& owner, Epoch epoch, Seq max_seq) {
+    return "owner " + owner.ToString() + " epoch " + std::to_string(epoch.value()) + " up to seq " +
+           std::to_string(max_seq.value());
+  };
+  return PermissionDenied("snapshot " + path + " from " + o.peer + " holds " +
+                          describe(info.owner, info.epoch, info.max_seq) + ", but " + o.peer + " offered " +
+                          describe(o.owner, o.epoch, o.max_seq) + ": refused");
+}
+
 // Corruption unless the attached file is still the one inspected.
 Status CheckUnchanged(Db& db, const std::string& path, const SnapshotInfo& info) {
   auto again = ReadMeta(db, kSchema);
@@ -95,6 +112,21 @@ Status CheckNewer(Library& lib, const std::string& path, const SnapshotInfo& inf
                          " >= snapshot max seq " + std::to_string(info.max_seq.value()) +
                          "): already current");
   return Status::Ok();
+}
+
+// The rows just inserted must be the owner's: when the library holds the
+// owner's signed checkpoint at the file's (epoch, max seq), the owner's
+// digest must equal it, or the whole import rolls back.
+Status CheckAgainstCheckpoint(Library& lib, const std::string& path, const SnapshotInfo& info,
+                              DeviceRowId owner) {
+  ES_ASSIGN_OR_RETURN(auto cp, lib.GetCheckpoint(owner, info.epoch));
+  if (!cp || cp->seq != info.max_seq) return Status::Ok();
+  ES_RETURN_IF_ERROR(lib.digests().Flush());
+  ES_ASSIGN_OR_RETURN(LtHash digest, lib.digests().Get(owner));
+  if (digest.checksum() != cp->digest)
+    return Corruption("snapshot " + path + ": its rows are not the ones " + info.owner_name +
+                      " signed at seq " + std::to_string(info.max_seq.value()) + "; nothing imported");
+  return lib.SetVerifiedSeq(owner, info.max_seq);
 }
 
 // Deletes every entry and location of `owner`; returns how many rows.
@@ -152,7 +184,7 @@ Status RecordImport(Library& lib, const SnapshotInfo& info, DeviceRowId owner,
       Stmt wmst,
       db.Prepare("INSERT INTO main.watermark(owner, epoch, seq, source, updated_ms) VALUES(?, ?, ?, ?, ?)"
                  " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,"
-                 " source = excluded.source, updated_ms = excluded.updated_ms"));
+                 " source = excluded.source, updated_ms = excluded.updated_ms, verified_seq = 0"));
   wmst.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(info.epoch.value())).Bind(3, info.max_seq.value());
   if (source)
     wmst.Bind(4, source->value());
@@ -173,15 +205,17 @@ Status RecordImport(Library& lib, const SnapshotInfo& info, DeviceRowId owner,
 
 Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
                                    const std::optional<std::string>& expected_sha256,
-                                   std::optional<DeviceRowId> source) {
+                                   std::optional<DeviceRowId> source,
+                                   const std::optional<SnapshotOffered>& offered) {
   auto t0 = std::chrono::steady_clock::now();
   ES_ASSIGN_OR_RETURN(SnapshotInfo info, InspectFile(path, expected_sha256));
+  if (offered) ES_RETURN_IF_ERROR(CheckOffered(path, info, *offered));
   ES_RETURN_IF_ERROR(CheckBelongsHere(lib, path, info));
 
   Db& db = lib.db();
   ImportStats stats;
   stats.info = info;
-  {
+  Status st = [&]() -> Status {
     Attachment att(db);
     ES_RETURN_IF_ERROR(att.Attach(path));
     store::Transaction txn(db);
@@ -190,13 +224,36 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     ES_ASSIGN_OR_RETURN(stats.owner, lib.EnsureDevice(info.owner, info.owner_name));
     ES_RETURN_IF_ERROR(CheckNewer(lib, path, info, stats.owner));
     ES_ASSIGN_OR_RETURN(stats.rows_replaced, DeleteOwnerRows(db, stats.owner));
+    // None of the owner's rows is left: its digest starts from zero, and
+    // the inserts below add every row of the file to it.
+    ES_RETURN_IF_ERROR(lib.digests().Set(stats.owner, LtHash()));
     ES_RETURN_IF_ERROR(InsertRows(db, path, info, stats.owner));
     stats.rows_written = info.entries + info.locations;
     ES_RETURN_IF_ERROR(RecordImport(lib, info, stats.owner, source, stats.rows_written));
-    ES_RETURN_IF_ERROR(txn.Commit().Wrap("import snapshot " + path));
+    ES_RETURN_IF_ERROR(CheckAgainstCheckpoint(lib, path, info, stats.owner));
+    return txn.Commit().Wrap("import snapshot " + path);
+  }();
+  if (IsDiskFull(st)) {
+    std::string prefix = "import snapshot " + path + ": ";
+    Status cause = st.message().rfind(prefix, 0) == 0 ? IOError(st.message().substr(prefix.size())) : st;
+    return DiskFullError("import snapshot " + path + " into " + lib.dir(), lib.dir(),
+                         ImportSpaceNeeded(info.size_bytes), cause);
   }
+  ES_RETURN_IF_ERROR(st);
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return stats;
+}
+
+bool ImportMayRetry(const Status& s) {
+  if (s.code() != Code::kIOError) return false;
+  if (IsDiskFull(s)) return true;
+  for (int rc : {SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_CANTOPEN}) {
+    if (s.message().find(sqlite3_errstr(rc)) != std::string::npos) return true;
+  }
+  for (int err : {EIO, ENOMEM, EAGAIN}) {
+    if (s.message().find(std::generic_category().message(err)) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace entrysync

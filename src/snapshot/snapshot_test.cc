@@ -291,6 +291,7 @@ TEST_F(SnapshotTest, FailureInsideTheTransactionRollsBackEverything) {
   auto r = ImportSnapshot(*b_->lib, s2, std::nullopt);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  EXPECT_FALSE(ImportMayRetry(r.status())) << r.status().message();  // the same file would fail again
   EXPECT_EQ(StateOf(*b_->lib, alpha_), before);
   // The library is still usable and the attachment is gone.
   EXPECT_TRUE(b_->lib->db().Exec("SELECT count(*) FROM entry").ok());

@@ -59,10 +59,12 @@ DeviceInfo ReadDevice(const Stmt& st) {
   d.trusted = st.Int(6) != 0;
   d.epoch = Epoch(static_cast<uint64_t>(st.Int(7)));
   d.max_seq = Seq(st.Int(8));
+  d.revoked = st.Int(9) != 0;
   return d;
 }
 
-constexpr const char* kDeviceColumns = "id, uuid, name, device_id, addr, is_local, trusted, epoch, max_seq";
+constexpr const char* kDeviceColumns =
+    "id, uuid, name, device_id, addr, is_local, trusted, epoch, max_seq, revoked";
 
 LocationInfo ReadLocation(const Stmt& st) {
   LocationInfo l;
@@ -123,8 +125,12 @@ Result<std::unique_ptr<Library>> Library::Create(const std::string& dir, const s
 }
 
 Library::Library(std::string dir, store::Db db)
-    : dir_(std::move(dir)), db_(std::move(db)), notifier_(CommitNoticePath(dir_)) {
+    : dir_(std::move(dir)),
+      db_(std::move(db)),
+      digests_(std::make_unique<OwnerDigests>(db_)),
+      notifier_(CommitNoticePath(dir_)) {
   sqlite3_wal_hook(db_.raw(), &Library::OnWalCommit, this);
+  db_.SetBeforeCommit([this] { return digests_->Flush(); });
 }
 
 // SQLite's WAL hook runs after each commit. Installing it replaces the
@@ -191,8 +197,24 @@ Status Library::Migrate() {
     Transaction txn(db_);
     ES_RETURN_IF_ERROR(txn.Begin());
     ES_RETURN_IF_ERROR(db_.Exec(es_schema_texts[v]).Wrap(std::string("migrate ") + es_schema_names[v]));
+    if (v + 1 == 3) ES_RETURN_IF_ERROR(ComputeAllDigests().Wrap("migrate: compute set digests"));
     ES_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version = " + std::to_string(v + 1)));
     ES_RETURN_IF_ERROR(txn.Commit());
+  }
+  return Status::Ok();
+}
+
+Status Library::ComputeAllDigests() {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT id FROM device"));
+  std::vector<DeviceRowId> owners;
+  for (;;) {
+    ES_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    owners.emplace_back(st.Int(0));
+  }
+  for (DeviceRowId o : owners) {
+    ES_ASSIGN_OR_RETURN(LtHash h, digests_->Recompute(o));
+    if (!h.is_zero()) ES_RETURN_IF_ERROR(digests_->Set(o, h));
   }
   return Status::Ok();
 }
@@ -273,8 +295,14 @@ Result<DeviceRowId> Library::EnsureDevice(const Uuid& uuid, const std::string& n
 }
 
 Status Library::SetLocalDeviceId(const DeviceId& id) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE device SET device_id = ? WHERE id = ?"));
-  st.BindBlob(1, id.bytes.data(), 32).Bind(2, local_device_.value());
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE device SET device_id = ?, uuid = ? WHERE id = ?"));
+  st.BindBlob(1, id.bytes.data(), 32).Bind(2, OwnerUuidOf(id)).Bind(3, local_device_.value());
+  return st.Run();
+}
+
+Status Library::SetDeviceId(DeviceRowId device, const DeviceId& id) {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE device SET device_id = ? WHERE id = ? AND uuid = ?"));
+  st.BindBlob(1, id.bytes.data(), 32).Bind(2, device.value()).Bind(3, OwnerUuidOf(id));
   return st.Run();
 }
 
@@ -283,20 +311,20 @@ Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id
   ES_ASSIGN_OR_RETURN(DeviceInfo local, LocalDevice());
   if (local.device_id && *local.device_id == id)
     return InvalidArgument("device " + id.ToString() + " is this device itself");
-  auto by_id = FindDeviceById(id);
+  // The row of this key: by id, or by the owner uuid the key derives (an
+  // owner known through a relay before it was paired).
+  const Uuid uuid = OwnerUuidOf(id);
   std::optional<DeviceInfo> existing;
-  if (by_id.ok()) {
+  if (auto by_id = FindDeviceById(id); by_id.ok()) {
     existing = *by_id;
-  } else {
-    auto by_name = FindDeviceByName(name);
-    if (by_name.ok() && !by_name->is_local && !by_name->device_id) existing = *by_name;
+  } else if (auto by_uuid = FindDeviceByUuid(uuid); by_uuid.ok()) {
+    existing = *by_uuid;
   }
   if (existing) {
     // A new address replaces the old one; none given keeps it.
-    ES_ASSIGN_OR_RETURN(
-        Stmt st,
-        db_.Prepare(
-            "UPDATE device SET name = ?, device_id = ?, addr = coalesce(?, addr), trusted = 1 WHERE id = ?"));
+    ES_ASSIGN_OR_RETURN(Stmt st,
+                        db_.Prepare("UPDATE device SET name = ?, device_id = ?, addr = coalesce(?, addr),"
+                                    " trusted = 1, revoked = 0 WHERE id = ?"));
     st.Bind(1, name).BindBlob(2, id.bytes.data(), 32);
     if (addr.empty())
       st.BindNull(3);
@@ -308,7 +336,7 @@ Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id
   }
   ES_ASSIGN_OR_RETURN(
       Stmt st, db_.Prepare("INSERT INTO device(uuid, name, device_id, addr, trusted) VALUES(?, ?, ?, ?, 1)"));
-  st.Bind(1, NewUuidV4()).Bind(2, name).BindBlob(3, id.bytes.data(), 32);
+  st.Bind(1, uuid).Bind(2, name).BindBlob(3, id.bytes.data(), 32);
   if (addr.empty())
     st.BindNull(4);
   else
@@ -317,43 +345,29 @@ Result<DeviceRowId> Library::AddPeer(const std::string& name, const DeviceId& id
   return DeviceRowId(db_.LastInsertRowId());
 }
 
-Status Library::BindPeerUuid(DeviceRowId peer, const Uuid& uuid, const std::string& name) {
-  ES_ASSIGN_OR_RETURN(DeviceInfo p, GetDevice(peer));
-  if (p.uuid == uuid) return Status::Ok();
-  Transaction txn(db_);
-  ES_RETURN_IF_ERROR(txn.Begin());
-  auto other = FindDeviceByUuid(uuid);
-  if (other.ok()) {
-    // The owner was known through another peer: keep that row (it owns the
-    // replicated entries) and move the pairing onto it.
-    ES_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM device WHERE id = ?"));
-    del.Bind(1, peer.value());
-    ES_RETURN_IF_ERROR(del.Run());
-    ES_ASSIGN_OR_RETURN(
-        Stmt up,
-        db_.Prepare("UPDATE device SET device_id = ?, addr = ?, trusted = 1, name = ? WHERE id = ?"));
-    up.BindBlob(1, p.device_id->bytes.data(), 32);
-    if (p.addr.empty())
-      up.BindNull(2);
-    else
-      up.Bind(2, p.addr);
-    up.Bind(3, p.name).Bind(4, other->id.value());
-    ES_RETURN_IF_ERROR(up.Run());
-  } else {
-    ES_ASSIGN_OR_RETURN(Stmt up, db_.Prepare("UPDATE device SET uuid = ? WHERE id = ?"));
-    up.Bind(1, uuid).Bind(2, peer.value());
-    ES_RETURN_IF_ERROR(up.Run());
-  }
-  (void)name;
-  return txn.Commit();
-}
-
-Status Library::RemovePeer(const std::string& name) {
+Status Library::RemovePeer(const std::string& name, bool purge) {
   ES_ASSIGN_OR_RETURN(DeviceInfo d, FindDeviceByName(name));
   if (d.is_local) return InvalidArgument("'" + name + "' is this device, not a peer");
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE device SET trusted = 0 WHERE id = ?"));
+  Transaction txn(db_);
+  ES_RETURN_IF_ERROR(txn.Begin());
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE device SET trusted = 0, revoked = 1 WHERE id = ?"));
   st.Bind(1, d.id.value());
-  return st.Run();
+  ES_RETURN_IF_ERROR(st.Run());
+  if (purge) {
+    for (const char* sql : {"DELETE FROM entry WHERE owner = ?", "DELETE FROM location WHERE owner = ?",
+                            "DELETE FROM watermark WHERE owner = ?", "DELETE FROM checkpoint WHERE owner = ?",
+                            "DELETE FROM owner_digest WHERE owner = ?"}) {
+      ES_ASSIGN_OR_RETURN(Stmt del, db_.Prepare(sql));
+      del.Bind(1, d.id.value());
+      ES_RETURN_IF_ERROR(del.Run());
+    }
+    // The triggers subtracted every row; nothing of it is left to store.
+    ES_RETURN_IF_ERROR(digests_->Set(d.id, LtHash()));
+    ES_ASSIGN_OR_RETURN(Stmt zero, db_.Prepare("DELETE FROM owner_digest WHERE owner = ?"));
+    zero.Bind(1, d.id.value());
+    ES_RETURN_IF_ERROR(zero.Run());
+  }
+  return txn.Commit();
 }
 
 Status Library::SetEpoch(DeviceRowId device, Epoch epoch) {
@@ -494,23 +508,70 @@ Result<Seq> Library::MaxStoredSeq(DeviceRowId owner) {
 // ---- replication bookkeeping ----
 
 Result<std::optional<WatermarkInfo>> Library::GetWatermark(DeviceRowId owner) {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT owner, epoch, seq FROM watermark WHERE owner = ?"));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db_.Prepare("SELECT owner, epoch, seq, verified_seq FROM watermark WHERE owner = ?"));
   st.Bind(1, owner.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<WatermarkInfo>();
-  return std::optional<WatermarkInfo>(
-      WatermarkInfo{DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2))});
+  return std::optional<WatermarkInfo>(WatermarkInfo{
+      DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2)), Seq(st.Int(3))});
 }
 
 Result<std::vector<WatermarkInfo>> Library::ListWatermarks() {
-  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT owner, epoch, seq FROM watermark ORDER BY owner"));
+  ES_ASSIGN_OR_RETURN(Stmt st,
+                      db_.Prepare("SELECT owner, epoch, seq, verified_seq FROM watermark ORDER BY owner"));
   std::vector<WatermarkInfo> out;
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    out.push_back({DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2))});
+    out.push_back(
+        {DeviceRowId(st.Int(0)), Epoch(static_cast<uint64_t>(st.Int(1))), Seq(st.Int(2)), Seq(st.Int(3))});
   }
   return out;
+}
+
+Status Library::SetVerifiedSeq(DeviceRowId owner, Seq seq) {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE watermark SET verified_seq = ? WHERE owner = ?"));
+  st.Bind(1, seq.value()).Bind(2, owner.value());
+  return st.Run();
+}
+
+Result<std::optional<Checkpoint>> Library::GetCheckpoint(DeviceRowId owner, Epoch epoch) {
+  ES_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT d.uuid, c.seq, c.digest, c.public_key, c.signature"
+                                           " FROM checkpoint c JOIN device d ON d.id = c.owner"
+                                           " WHERE c.owner = ? AND c.epoch = ?"));
+  st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(epoch.value()));
+  ES_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<Checkpoint>();
+  Checkpoint cp;
+  cp.owner = st.UuidAt(0);
+  cp.epoch = epoch;
+  cp.seq = Seq(st.Int(1));
+  std::memcpy(cp.digest.data(), st.Blob(2).data(), cp.digest.size());  // lengths CHECKed by the schema
+  std::memcpy(cp.public_key.data(), st.Blob(3).data(), cp.public_key.size());
+  std::memcpy(cp.signature.data(), st.Blob(4).data(), cp.signature.size());
+  return std::optional<Checkpoint>(cp);
+}
+
+Status Library::ReplaceCheckpoint(DeviceRowId owner, const Checkpoint& cp) {
+  ES_ASSIGN_OR_RETURN(Stmt del, db_.Prepare("DELETE FROM checkpoint WHERE owner = ? AND epoch = ?"));
+  del.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(cp.epoch.value()));
+  ES_RETURN_IF_ERROR(del.Run());
+  return PutCheckpoint(owner, cp).status();
+}
+
+Result<bool> Library::PutCheckpoint(DeviceRowId owner, const Checkpoint& cp) {
+  ES_ASSIGN_OR_RETURN(
+      Stmt st,
+      db_.Prepare("INSERT INTO checkpoint(owner, epoch, seq, digest, public_key, signature)"
+                  " VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(owner, epoch) DO UPDATE SET seq = excluded.seq,"
+                  " digest = excluded.digest, public_key = excluded.public_key,"
+                  " signature = excluded.signature WHERE excluded.seq > checkpoint.seq"));
+  st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(cp.epoch.value())).Bind(3, cp.seq.value());
+  st.BindBlob(4, cp.digest.data(), cp.digest.size()).BindBlob(5, cp.public_key.data(), cp.public_key.size());
+  st.BindBlob(6, cp.signature.data(), cp.signature.size());
+  ES_RETURN_IF_ERROR(st.Run());
+  return db_.Changes() > 0;
 }
 
 Result<uint64_t> Library::RowsAppliedTotal() {

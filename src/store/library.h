@@ -15,7 +15,9 @@
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "store/checkpoint.h"
 #include "store/commit_notice.h"
+#include "store/digest.h"
 #include "store/sqlite.h"
 
 namespace entrysync {
@@ -28,6 +30,7 @@ struct DeviceInfo {
   std::string addr;  // "" when never dialed
   bool is_local = false;
   bool trusted = false;
+  bool revoked = false;  // removed: its rows and checkpoints are refused from anyone
   Epoch epoch;
   Seq max_seq;  // local device only
 };
@@ -42,11 +45,13 @@ struct WatermarkInfo {
   DeviceRowId owner;
   Epoch epoch;
   Seq seq;
+  Seq verified_seq;  // the digest matched the owner's checkpoint at this seq
+  bool verified() const { return verified_seq == seq && seq.value() > 0; }
 };
 
 class Library {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   static constexpr const char* kDbFile = "library.db";
 
   // Creates `dir` if needed and a new library in it, with this device as
@@ -87,17 +92,22 @@ class Library {
   // Returns the row of the device with `uuid`, inserting it (untrusted, as a
   // remote owner known by name) when missing.
   Result<DeviceRowId> EnsureDevice(const Uuid& uuid, const std::string& name);
-  // Records this device's own certificate fingerprint.
+  // Records this device's own key: its certificate fingerprint, and the
+  // owner uuid derived from it (OwnerUuidOf). A new key is a new owner.
   Status SetLocalDeviceId(const DeviceId& id);
-  // Pairs a peer: trusted, with its device id and address. A peer already
-  // known by `name` or `id` is updated. The device uuid is learnt at the
-  // first connection (a placeholder is drawn until then).
+  // Pairs a peer: trusted (and no longer revoked), with its device id and
+  // address. Its uuid is derived from `id`, so the row that already holds
+  // the owner's rows (known through a relay) is the one paired, and no
+  // later Hello can move a pairing to another key.
   Result<DeviceRowId> AddPeer(const std::string& name, const DeviceId& id, const std::string& addr);
-  // Learns the real uuid and name of a paired peer at connection time,
-  // merging a placeholder row into the row that already holds `uuid`.
-  Status BindPeerUuid(DeviceRowId peer, const Uuid& uuid, const std::string& name);
-  // Unpairs: trusted = 0. Its replicated entries stay. NotFound if unknown.
-  Status RemovePeer(const std::string& name);
+  // Records the key of an owner known through a relay, once one of its
+  // checkpoints verified. REQUIRES: OwnerUuidOf(id) is its uuid.
+  Status SetDeviceId(DeviceRowId device, const DeviceId& id);
+  // Unpairs and revokes: trusted = 0, revoked = 1, so its rows and
+  // checkpoints are refused from every peer afterwards. With `purge`, its
+  // rows, watermark, checkpoints and digest are deleted too (one
+  // transaction). NotFound if unknown.
+  Status RemovePeer(const std::string& name, bool purge = false);
   Status SetEpoch(DeviceRowId device, Epoch epoch);
 
   // ---- locations ----
@@ -130,16 +140,31 @@ class Library {
   Result<std::vector<WatermarkInfo>> ListWatermarks();
   // Rows written by replication over the library's lifetime (all owners).
   Result<uint64_t> RowsAppliedTotal();
+  // Records that the digest of `owner` matched its checkpoint at `seq`.
+  Status SetVerifiedSeq(DeviceRowId owner, Seq seq);
+
+  // ---- set digests and checkpoints (docs/trust.md) ----
+  OwnerDigests& digests() { return *digests_; }
+  // The latest checkpoint stored of `owner` in `epoch`, if any.
+  Result<std::optional<Checkpoint>> GetCheckpoint(DeviceRowId owner, Epoch epoch);
+  // Stores `cp` (signature already verified) unless a checkpoint of a
+  // higher or equal seq of that epoch is stored. Returns whether it was.
+  Result<bool> PutCheckpoint(DeviceRowId owner, const Checkpoint& cp);
+  // Stores `cp` whatever is stored of its epoch (this device's own).
+  Status ReplaceCheckpoint(DeviceRowId owner, const Checkpoint& cp);
 
  private:
   Library(std::string dir, store::Db db);
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int wal_pages);
   Status Configure();
   Status Migrate();
+  // Fills owner_digest from the rows stored before schema 3.
+  Status ComputeAllDigests();
   Status LoadMeta();
 
   std::string dir_;
   store::Db db_;
+  std::unique_ptr<OwnerDigests> digests_;
   CommitNotifier notifier_;
   bool notices_on_ = true;
   Uuid library_id_;

@@ -132,6 +132,21 @@ TEST(LibraryTest, MigratesFromVersionZero) {
   EXPECT_EQ(st->Int(0), Library::kSchemaVersion);
 }
 
+// An owner first known through a relay keeps its row (and its rows) when
+// it is paired later: the pairing lands on the row its key derives.
+TEST(LibraryTest, PairingAnOwnerKnownThroughARelayKeepsItsRow) {
+  TempDir dir;
+  auto lib = Library::Create(dir.path(), "a", std::nullopt);
+  ASSERT_TRUE(lib.ok());
+  DeviceId id;
+  id.bytes[5] = 9;
+  auto relayed = (*lib)->EnsureDevice(OwnerUuidOf(id), "c");
+  ASSERT_TRUE(relayed.ok());
+  auto paired = (*lib)->AddPeer("c", id, "");
+  ASSERT_TRUE(paired.ok());
+  EXPECT_EQ(*paired, *relayed);
+}
+
 TEST(LibraryTest, PeersArePairedAndUnpaired) {
   TempDir dir;
   auto lib = Library::Create(dir.path(), "a", std::nullopt);
@@ -144,11 +159,16 @@ TEST(LibraryTest, PeersArePairedAndUnpaired) {
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->trusted);
   EXPECT_EQ(d->addr, "127.0.0.1:7000");
-  Uuid real = NewUuidV4();
-  ASSERT_TRUE((*lib)->BindPeerUuid(*row, real, "desk").ok());
-  EXPECT_EQ((*lib)->FindDeviceByUuid(real)->id, *row);
+  // The peer's owner uuid is its key's, from the moment it is paired.
+  EXPECT_EQ(d->uuid, OwnerUuidOf(id));
+  EXPECT_EQ((*lib)->FindDeviceByUuid(OwnerUuidOf(id))->id, *row);
   ASSERT_TRUE((*lib)->RemovePeer("desk").ok());
   EXPECT_FALSE((*lib)->FindDeviceById(id)->trusted);
+  EXPECT_TRUE((*lib)->FindDeviceById(id)->revoked);
+  // Pairing again is the user's choice: it lifts the revocation.
+  ASSERT_TRUE((*lib)->AddPeer("desk", id, "").ok());
+  EXPECT_FALSE((*lib)->FindDeviceById(id)->revoked);
+  EXPECT_EQ((*lib)->FindDeviceById(id)->addr, "127.0.0.1:7000");
   EXPECT_EQ((*lib)->RemovePeer("nobody").code(), Code::kNotFound);
   EXPECT_EQ((*lib)->RemovePeer("a").code(), Code::kInvalidArgument);
 }

@@ -75,9 +75,13 @@ Status Replica::ResetOwner(DeviceRowId owner, Epoch epoch) {
   }
   ES_ASSIGN_OR_RETURN(
       Stmt st, lib_->db().Prepare("INSERT INTO watermark(owner, epoch, seq, updated_ms) VALUES(?, ?, 0, 0)"
-                                  " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = 0"));
+                                  " ON CONFLICT(owner) DO UPDATE SET epoch = excluded.epoch, seq = 0,"
+                                  " verified_seq = 0"));
   st.Bind(1, owner.value()).Bind(2, static_cast<int64_t>(epoch.value()));
   ES_RETURN_IF_ERROR(st.Run());
+  // Nothing of the owner is left: its digest is zero, whatever the stored
+  // one was (a corrupted one would otherwise survive the reset).
+  ES_RETURN_IF_ERROR(lib_->digests().Set(owner, LtHash()));
   ES_RETURN_IF_ERROR(lib_->SetEpoch(owner, epoch));
   writer_.ForgetLocations();  // the owner's location rows are gone
   return txn.Commit();

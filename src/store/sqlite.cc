@@ -125,6 +125,7 @@ Status Transaction::Begin() {
 }
 
 Status Transaction::Commit() {
+  if (db_.before_commit_) ES_RETURN_IF_ERROR(db_.before_commit_());
   Status s = db_.Exec("COMMIT");
   if (s.ok()) open_ = false;
   return s;

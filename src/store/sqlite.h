@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -54,7 +55,9 @@ class Stmt {
 class Db {
  public:
   Db() = default;
-  Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+  Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), before_commit_(std::move(o.before_commit_)) {
+    o.db_ = nullptr;
+  }
   Db& operator=(Db&&) = delete;
   ~Db();
 
@@ -69,10 +72,16 @@ class Db {
   const std::string& path() const { return path_; }
   // "sqlite: <message>" for the connection's last error.
   Status Error(const char* what) const;
+  // Runs inside every Transaction just before its COMMIT; an error fails
+  // the commit (the transaction then rolls back). The library folds its
+  // digest deltas in here (store/digest.h).
+  void SetBeforeCommit(std::function<Status()> fn) { before_commit_ = std::move(fn); }
 
  private:
+  friend class Transaction;
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::function<Status()> before_commit_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back on destruction unless committed.

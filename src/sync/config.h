@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "proto/compress.h"
+#include "store/checkpoint.h"
 
 namespace entrysync {
 
@@ -60,9 +62,18 @@ struct SyncConfig {
   bool reader_threads = true;
   // Bytes per SnapshotChunk; chunks take credit like batches do.
   uint32_t snapshot_chunk_bytes = 1 << 20;
-  // Bytes per second a pull may take (0 = no limit): the receiver holds back
-  // credit to stay under it.
+  // Bytes per second this node pulls from one peer device, over all its
+  // sessions together (0 = no limit): the receiver holds back credit and new
+  // pulls to stay under it (sync/rate_limiter.h).
   uint64_t fetch_rate_limit = 0;
+  // Bytes per second this node serves to one peer device, over all its
+  // sessions together (0 = no limit): batches, snapshot chunks and folder
+  // loads wait for their turn before they are sent.
+  uint64_t upload_rate_limit = 0;
+  // The same over all peer devices together (0 = no limit); each device's
+  // limit, when set, still holds within it.
+  uint64_t total_fetch_rate_limit = 0;
+  uint64_t total_upload_rate_limit = 0;
   // A keepalive Ping goes out after this long without sending anything; the
   // connection is dropped after `idle_timeout` without receiving any byte
   // (a busy transfer always receives bytes, so it never times out).
@@ -85,6 +96,10 @@ struct SyncConfig {
   // The peer's Hello is due within this long after the session began
   // (the TLS handshake has its own deadline, net/tls.h).
   std::chrono::milliseconds hello_timeout{10000};
+  // Signs this device's checkpoints with its device key (the node sets it;
+  // sync never holds the key). Unset: no checkpoints of our own are signed,
+  // so peers can verify nothing we serve (tests of other things only).
+  std::function<Result<Checkpoint>(Epoch, Seq, const LtHash::Checksum&)> sign_checkpoint;
 };
 
 // The strategy a server uses to send `delta_rows` rows of an owner: the

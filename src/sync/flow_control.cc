@@ -1,37 +1,21 @@
 #include "sync/flow_control.h"
 
-#include <algorithm>
-
 namespace entrysync {
-namespace {
 
-Clock::time_point At(double seconds) {
-  return Clock::time_point(
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
-}
-
-}  // namespace
-
-FlowControl::FlowControl(const SyncConfig& config, const SyncExecutor& exec, std::weak_ptr<void> alive,
+FlowControl::FlowControl(const SyncConfig& config, std::weak_ptr<void> alive,
                          std::function<void(std::string)> send, std::function<void()> retry_pulls)
     : config_(config),
       alive_(std::move(alive)),
       send_(std::move(send)),
-      retry_pulls_(std::move(retry_pulls)),
-      timer_(exec) {}
-
-void FlowControl::PullStarted() {
-  if (fetch_started_ == 0) fetch_started_ = Clock::Seconds();
-}
-
-double FlowControl::RateDue() const {
-  if (config_.fetch_rate_limit == 0 || fetch_started_ == 0) return 0;
-  return fetch_started_ + static_cast<double>(fetch_bytes_) / static_cast<double>(config_.fetch_rate_limit);
-}
+      retry_pulls_(std::move(retry_pulls)) {}
 
 void FlowControl::Defer() {
-  retry_at_ = RateDue();
-  Arm();
+  if (deferred_ || stopped_ || !limiter_) return;
+  deferred_ = true;
+  limiter_->Wait(alive_, [this] {
+    deferred_ = false;
+    if (!stopped_) retry_pulls_();
+  });
 }
 
 void FlowControl::Grant(uint64_t transfer_id, std::optional<wire::Ack> ack) {
@@ -40,49 +24,33 @@ void FlowControl::Grant(uint64_t transfer_id, std::optional<wire::Ack> ack) {
   c.set_batches(1);
   if (ack) *c.mutable_ack() = *ack;
   std::string frame = EncodeFrame(c);
-  double due = RateDue();
-  if (due <= Clock::Seconds()) {
+  if (held_.empty() && (!limiter_ || limiter_->Ready())) {
     send_(std::move(frame));
     return;
   }
-  held_.emplace_back(due, std::move(frame));
-  Arm();
+  held_.push_back(std::move(frame));
+  WaitToRelease();
 }
 
-void FlowControl::Stop() {
-  stopped_ = true;
-  timer_.cancel();
-}
-
-// Wakes when the earliest held credit or deferred pull is due.
-void FlowControl::Arm() {
-  if (stopped_) return;
-  double due = retry_at_;
-  for (const auto& [at, frame] : held_) due = due == 0 ? at : std::min(due, at);
-  if (due == 0) return;
-  timer_.expires_at(At(due));
-  timer_.async_wait([this, alive = alive_](const asio::error_code& ec) {
-    if (ec) return;  // re-armed, stopped or destroyed
-    auto keep = alive.lock();
-    if (keep && !stopped_) OnTimer();
+void FlowControl::WaitToRelease() {
+  if (waiting_ || stopped_) return;
+  waiting_ = true;
+  limiter_->Wait(alive_, [this] {
+    waiting_ = false;
+    Release();
   });
 }
 
-void FlowControl::OnTimer() {
-  double now = Clock::Seconds();
-  for (auto it = held_.begin(); it != held_.end();) {
-    if (it->first <= now) {
-      send_(std::move(it->second));
-      it = held_.erase(it);
-    } else {
-      ++it;
-    }
+// Out of debt: every held credit goes. Each lets one unit come, which pays
+// for itself when it arrives (Received), so what runs ahead of the rate is
+// at most one unit per transfer.
+void FlowControl::Release() {
+  if (stopped_) return;
+  while (!held_.empty() && limiter_->Ready()) {
+    send_(std::move(held_.front()));
+    held_.erase(held_.begin());
   }
-  if (retry_at_ > 0 && now >= retry_at_) {
-    retry_at_ = 0;
-    retry_pulls_();
-  }
-  Arm();
+  if (!held_.empty()) WaitToRelease();
 }
 
 }  // namespace entrysync

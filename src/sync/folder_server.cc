@@ -95,26 +95,33 @@ Result<FolderRead> ReadFolder(Library& lib, const FolderRequest& r) {
 
 }  // namespace
 
+// Under an upload limit a load waits for its turn before it is read; its
+// frames are charged once sent.
 Status ServeFolder(SessionShared& s, const wire::StateRequest& r, const Uuid& owner, DeviceRowId owner_row,
                    Epoch epoch) {
   FolderRequest req{r.folder_path(), owner, owner_row, epoch, r.request_id(), s.batch_records, s.codec};
   if (req.path.size() > 1 && req.path.back() == '/') req.path.pop_back();
   s.folder_loads++;
-  s.ReadThen<Result<FolderRead>>(
-      Reader::Lane::kServe, [req](Library& lib) { return ReadFolder(lib, req); },
-      [&s, id = req.id](Result<FolderRead> got) -> Status {
-        s.folder_loads--;
-        ES_RETURN_IF_ERROR(got.status());
-        if (!got->not_found.empty()) return s.FailRequest(id, NotFound(got->not_found));
-        for (std::string& f : got->frames) s.Send(std::move(f));
-        s.counters.batches_sent += got->batches;
-        s.counters.rows_sent += got->rows;
-        spdlog::info("served {} ({} entries along the path, {} children) to {} on demand", got->path,
-                     got->chain, got->rows - got->chain, s.peer_name);
-        s.publish();
-        return Status::Ok();
-      });
-  return Status::Ok();
+  return s.WhenMayUpload([&s, req] {
+    s.ReadThen<Result<FolderRead>>(
+        Reader::Lane::kServe, [req](Library& lib) { return ReadFolder(lib, req); },
+        [&s, id = req.id](Result<FolderRead> got) -> Status {
+          s.folder_loads--;
+          ES_RETURN_IF_ERROR(got.status());
+          if (!got->not_found.empty()) return s.FailRequest(id, NotFound(got->not_found));
+          for (std::string& f : got->frames) {
+            s.Uploaded(f.size());
+            s.Send(std::move(f));
+          }
+          s.counters.batches_sent += got->batches;
+          s.counters.rows_sent += got->rows;
+          spdlog::info("served {} ({} entries along the path, {} children) to {} on demand", got->path,
+                       got->chain, got->rows - got->chain, s.peer_name);
+          s.publish();
+          return Status::Ok();
+        });
+    return Status::Ok();
+  });
 }
 
 }  // namespace entrysync

@@ -5,6 +5,7 @@
 #include "proto/batch.h"
 #include "proto/convert.h"
 #include "sync/session.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 namespace {
@@ -45,6 +46,7 @@ Status SendLocations(SessionShared& s, const Uuid& owner, DeviceRowId owner_row,
                      uint64_t transfer_id, Seq since) {
   ES_ASSIGN_OR_RETURN(std::string frame,
                       EncodeLocations(*s.lib, owner, owner_row, epoch, transfer_id, since));
+  s.Uploaded(frame.size());  // charged, not paced: small, and it opens the transfer
   s.Send(std::move(frame));
   return Status::Ok();
 }
@@ -187,9 +189,11 @@ Status IndexSender::PumpOne(Serve& s, bool* did_work) {
     *did_work = true;
   }
   TransferProgress& p = s_.transfers.at(s.progress);
-  // A chunk with no rows (the range was emptied meanwhile) takes no credit.
+  // A chunk with no rows (the range was emptied meanwhile) takes no credit
+  // and waits for no upload limit.
   bool credit = s.strategy != Strategy::kBatch || s.credit > 0;
-  if (!s.ready.empty() && (credit || s.ready.front().frames.empty())) {
+  bool empty = !s.ready.empty() && s.ready.front().frames.empty();
+  if (!s.ready.empty() && (empty || (credit && s_.MayUpload()))) {
     SendChunk(s, p, std::move(s.ready.front()));
     s.ready.pop_front();
     *did_work = true;
@@ -237,6 +241,7 @@ Status IndexSender::OnChunkRead(uint64_t id, uint64_t serial, Result<ChunkRead> 
 void IndexSender::SendChunk(Serve& s, TransferProgress& p, ChunkRead&& c) {
   s.cursor = c.end;
   p.bytes += c.bytes;
+  s_.Uploaded(c.bytes);
   for (std::string& frame : c.frames) s_.Send(std::move(frame));
   if (s.strategy == Strategy::kBatch) {
     if (!c.frames.empty()) {
@@ -251,7 +256,10 @@ void IndexSender::SendChunk(Serve& s, TransferProgress& p, ChunkRead&& c) {
 }
 
 Status IndexSender::FinishServe(Serve& s, TransferProgress& p) {
-  s_.Send(EncodeFrame(CurrentOf(s.owner, s.epoch, s.since, s.upto, s.id)));
+  wire::Current c = CurrentOf(s.owner, s.epoch, s.since, s.upto, s.id);
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(s.owner_row, s.epoch));
+  if (cp) *c.mutable_checkpoint() = CheckpointToWire(*cp);
+  s_.Send(EncodeFrame(c));
   p.finished = s_.Now();
   s_.peer_holds[s.owner] = {s.epoch, s.upto, p.owner_name};
   spdlog::info("served {} rows of {} to {} in {:.2f}s", p.done, p.owner_name, s_.peer_name,
@@ -288,6 +296,8 @@ Status IndexSender::OnAdvance(const Advance& a) {
   n.set_max_seq(a.max_seq.value());
   n.set_epoch(a.epoch.value());
   n.set_time_ms(WallMs());
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(dev.id, a.epoch));
+  if (cp) *n.mutable_checkpoint() = CheckpointToWire(*cp);
   s_.Send(EncodeFrame(n));
   s_.counters.notices_sent++;
   s_.publish();
@@ -308,14 +318,21 @@ Status IndexSender::PushChanges(const Advance& a, DeviceRowId owner_row, Seq fro
     rows.push_back(std::move(e));
     return true;
   }));
+  // At most change_threshold rows: charged to the upload limit, not held
+  // back (a live change goes at once).
   for (const EntryRecord& e : rows) {
     wire::StateChange c;
     c.set_owner(UuidToWire(a.owner));
     c.set_epoch(a.epoch.value());
     EntryToWire(e, c.mutable_entry());
-    s_.Send(EncodeFrame(c));
+    std::string frame = EncodeFrame(c);
+    s_.Uploaded(frame.size());
+    s_.Send(std::move(frame));
   }
-  s_.Send(EncodeFrame(CurrentOf(a.owner, a.epoch, from, a.max_seq, 0)));
+  wire::Current c = CurrentOf(a.owner, a.epoch, from, a.max_seq, 0);
+  ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(owner_row, a.epoch));
+  if (cp) *c.mutable_checkpoint() = CheckpointToWire(*cp);
+  s_.Send(EncodeFrame(c));
   s_.counters.changes_sent += rows.size();
   s_.counters.rows_sent += rows.size();
   s_.publish();

@@ -7,6 +7,7 @@
 #include "proto/batch.h"
 #include "proto/convert.h"
 #include "sync/session_host.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 namespace {
@@ -32,6 +33,18 @@ Status Puller::Evaluate() {
     if (wm && wm->epoch == has.epoch && wm->seq >= has.max_seq) continue;
     if (!wm && has.max_seq.value() == 0) continue;  // nothing there yet
     if (!s_.config.auto_fetch) continue;            // lazy: only what `ls` asks for
+    if (auto dev = s_.lib->FindDeviceByUuid(owner); dev.ok() && dev->revoked) continue;
+    if (s_.host.Distrusted(owner, s_.peer_uuid)) continue;  // its rows of the owner did not verify
+    if (!s_.Provable(owner, has)) {
+      // A relay serves only what it can prove: its checkpoint of the owner
+      // must be at what it serves. Later (its notice or Hello) it may.
+      if (unprovable_.insert(owner).second)
+        spdlog::info(
+            "not pulling {} from {}: it holds rows up to seq {} but its latest checkpoint of {} is {}",
+            has.name, s_.peer_name, has.max_seq.value(), has.name,
+            has.checkpoint ? "at seq " + std::to_string(has.checkpoint->seq.value()) : "unknown");
+      continue;
+    }
     if (flow_.OverLimit()) {
       flow_.Defer();  // over the rate limit: ask later
       break;
@@ -52,7 +65,6 @@ Status Puller::Evaluate() {
 Status Puller::StartPull(const Uuid& owner, const PeerHas& has) {
   ES_ASSIGN_OR_RETURN(auto wm, s_.Holds(owner));
   bool same_epoch = wm && wm->epoch == has.epoch;
-  flow_.PullStarted();
   wire::StateRequest r;
   uint64_t id = next_id_++;
   r.set_request_id(id);
@@ -185,11 +197,13 @@ Status Puller::OnStateBatch(const Frame& f) {
   job.epoch = Epoch(b.epoch());
   job.from = Seq(b.from_seq());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   if (b.transfer_id() == 0 && b.model() == wire::MODEL_LOCATION) {
     // A live push's locations (IndexSender::OnAdvance): applied like a
     // StateChange; stale ones are skipped (a pull will fix it).
     ES_ASSIGN_OR_RETURN(job.locations, OpenLocationBatch(b));
-    s_.host.writer().ApplyRows(std::move(job), Then([](const WriteOutcome&) { return Status::Ok(); }));
+    s_.host.writer().ApplyRows(std::move(job),
+                               Then([this](const WriteOutcome& out) { return OnVerified(out, true); }));
     return Status::Ok();
   }
   auto it = pulls_.find(b.transfer_id());
@@ -203,7 +217,8 @@ Status Puller::OnStateBatch(const Frame& f) {
     // The first batch of a pull: a new epoch replaces the replica.
     ES_ASSIGN_OR_RETURN(job.locations, OpenLocationBatch(b));
     job.on_other_epoch = pull.folder_only ? Rule::kReset : Rule::kResetFromZero;
-    s_.host.writer().ApplyRows(std::move(job), Then([](const WriteOutcome&) { return Status::Ok(); }));
+    s_.host.writer().ApplyRows(std::move(job),
+                               Then([this](const WriteOutcome& out) { return OnVerified(out, true); }));
     return Status::Ok();
   }
   ES_ASSIGN_OR_RETURN(job.entries, OpenEntryBatch(b));
@@ -216,6 +231,7 @@ Status Puller::OnStateBatch(const Frame& f) {
                              Then([this, id, rows, total, frame_bytes](const WriteOutcome& out) {
                                s_.counters.rows_applied += out.written;
                                s_.counters.rows_skipped += out.skipped;
+                               ES_RETURN_IF_ERROR(OnVerified(out, true));
                                auto it = pulls_.find(id);
                                if (it == pulls_.end()) return Status::Ok();  // failed by the peer meanwhile
                                TransferProgress& p = s_.transfers.at(it->second.progress);
@@ -247,11 +263,13 @@ Status Puller::OnStateChange(const Frame& f) {
   job.owner = owner;
   job.epoch = Epoch(c.epoch());
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.entries.push_back(std::move(e));
   size_t frame_bytes = f.payload.size() + kFrameOverhead;
   s_.host.writer().ApplyRows(std::move(job), Then([this, owner, frame_bytes](const WriteOutcome& out) {
                                s_.counters.rows_applied += out.written;
                                s_.counters.rows_skipped += out.skipped;
+                               ES_RETURN_IF_ERROR(OnVerified(out, true));
                                for (auto& [id, pull] : pulls_) {
                                  if (pull.owner != owner) continue;
                                  TransferProgress& p = s_.transfers.at(pull.progress);
@@ -283,11 +301,21 @@ Status Puller::OnCurrent(const wire::Current& c) {
   job.owner = owner;
   job.epoch = epoch;
   job.source = s_.peer_row;
+  job.chain_failed = writes_failed_;
   job.from = from;
   job.advance_to = seq;
+  if (c.has_checkpoint()) {
+    ES_ASSIGN_OR_RETURN(Checkpoint cp, CheckpointFromWire(c.checkpoint()));
+    if (cp.owner != owner)
+      return ProtocolError("Current of " + owner.ToString() + " carries another owner's checkpoint");
+    job.checkpoint = cp;
+  }
+  // A pull from a relay must end where the relay can prove: at a checkpoint.
+  job.must_end_verified = ours && owner != s_.peer_uuid;
   // A pull from zero may be of a new epoch (an empty one: no batch said so).
   if (ours && from.value() == 0) job.on_other_epoch = ApplyJob::OnOtherEpoch::kResetFromZero;
-  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, epoch, seq, tid](const WriteOutcome&) {
+  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, epoch, seq, tid](const WriteOutcome& out) {
+                               ES_RETURN_IF_ERROR(OnVerified(out, true));
                                PeerHas& has = s_.peer_has[owner];
                                if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
                                if (has.epoch != epoch && tid != 0) has = {epoch, seq, has.name};
@@ -322,6 +350,13 @@ Status Puller::OnBulkNotice(const Frame& f) {
   PeerHas& has = s_.peer_has[owner];
   has.epoch = Epoch(n.epoch());
   has.max_seq = std::max(has.max_seq, Seq(n.max_seq()));
+  if (n.has_checkpoint()) {
+    ES_ASSIGN_OR_RETURN(Checkpoint cp, CheckpointFromWire(n.checkpoint()));
+    if (cp.owner != owner)
+      return ProtocolError("notice of " + owner.ToString() + " carries another owner's checkpoint");
+    has.checkpoint = cp;
+    unprovable_.erase(owner);
+  }
   spdlog::info("{} announced {} new rows of owner {} (max seq {})", s_.peer_name, n.entry_count(),
                owner.ToString().substr(0, 8), n.max_seq());
   s_.publish();
@@ -383,6 +418,10 @@ Status Puller::OnImported(uint64_t pull_id, Result<WriteOutcome> r) {
     s_.Send(EncodeFrame(ack));
     spdlog::info("imported the snapshot of {} from {}: {} rows up to seq {} ({} bytes) in {:.2f}s",
                  p.owner_name, s_.peer_name, r->written, d.max_seq.value(), d.size, s_.Now() - p.started);
+  } else if (ImportMayRetry(r.status())) {
+    // The disk full, the library busy: the verified file stays for the next
+    // offer of it, and the session ends as a failed batch would end it.
+    return r.status();
   } else {
     // Refused, nothing changed: take this owner's rows as batches instead.
     snapshot_refused_.insert(pull.owner);
@@ -395,6 +434,43 @@ Status Puller::OnImported(uint64_t pull_id, Result<WriteOutcome> r) {
   s_.host.OnSessionChanged(&s_.session);
   s_.publish();
   return Evaluate();
+}
+
+Status Puller::OnVerified(const WriteOutcome& out, bool served_by_peer) {
+  if (!out.refused.empty() && refused_.insert(out.verified.empty() ? Uuid() : out.verified[0].first).second)
+    spdlog::warn("{}: {}", s_.peer_name, out.refused);
+  bool dropped = false;
+  for (const auto& [owner, v] : out.verified) {
+    auto has = s_.peer_has.find(owner);
+    std::string name = has != s_.peer_has.end() ? has->second.name : owner.ToString().substr(0, 8);
+    if (v.kind == Verification::Kind::kVerified) {
+      spdlog::debug("{}: verified against its checkpoint at seq {}", name, v.seq.value());
+      continue;
+    }
+    if (v.kind != Verification::Kind::kDiverged) continue;
+    dropped = true;
+    s_.counters.verification_failures++;
+    if (served_by_peer) {
+      s_.trust_error = "rows of " + name + " from " + s_.peer_name + " did not verify: " + v.detail;
+      spdlog::error("rows of {} from {} did not verify: {}; dropped them, fetching {} from {}", name,
+                    s_.peer_name, v.detail, name,
+                    owner == s_.peer_uuid ? "it again" : "the owner or another peer");
+      if (owner != s_.peer_uuid) s_.host.Distrust(owner, s_.peer_uuid);
+    } else {
+      s_.trust_error = "our rows of " + name + " did not verify against the checkpoint " + s_.peer_name +
+                       " relayed: " + v.detail;
+      spdlog::error(
+          "our rows of {} did not verify against its checkpoint relayed by {}: {}; dropped them, "
+          "fetching them again",
+          name, s_.peer_name, v.detail);
+    }
+    unprovable_.erase(owner);
+  }
+  if (dropped) {
+    s_.publish();
+    s_.host.OnSessionChanged(&s_.session);  // every session may now pull the owner again
+  }
+  return Status::Ok();
 }
 
 void Puller::Abort(const Status& why) {

@@ -20,6 +20,7 @@
 // Thread safety: loop only.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +65,11 @@ class Puller {
   Status OnSnapshotChunk(const Frame& f);
   // The peer failed request `e.request_id()`: false when it is none of ours.
   Result<bool> OnRequestFailed(const wire::Error& e);
+  // What a write found when it checked replicas against their owners'
+  // checkpoints (trust.h): a replica that did not verify was dropped; the
+  // peer that served its rows (`served_by_peer`) is named, and the owner is
+  // then fetched from the owner or another peer.
+  Status OnVerified(const WriteOutcome& out, bool served_by_peer = false);
 
   // Nothing is being pulled or waiting for the rate limit.
   bool idle() const { return pulls_.empty() && !flow_.deferred(); }
@@ -93,8 +99,13 @@ class Puller {
   SnapshotDownloader downloads_;
   std::map<uint64_t, Pull> pulls_;
   std::set<Uuid> snapshot_refused_;  // owners whose snapshot failed here: pulled as batches
+  std::set<Uuid> unprovable_;        // owners the peer serves beyond their checkpoint (logged once)
+  std::set<Uuid> refused_;           // removed devices whose rows the peer sent (logged once)
   uint64_t next_id_ = 1;
   std::shared_ptr<char> alive_ = std::make_shared<char>();  // replaced by Abort: completions dropped
+  // Set by the writer when a write of this session failed: the ones it
+  // still has queued are then not applied (ApplyJob::chain_failed).
+  std::shared_ptr<std::atomic<bool>> writes_failed_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace entrysync

@@ -146,6 +146,7 @@ void Session::Teardown(Status why) {
     snapshot_.close_reason = close_status_.message();
     snapshot_.transfers = shared_.transfers.List();
     snapshot_.counters = shared_.counters;
+    snapshot_.trust_error = shared_.trust_error;
   }
   closed_ = true;
   shared_.host.OnSessionChanged(this);
@@ -184,6 +185,7 @@ void Session::Publish() {
     MutexLock lock(mu_);
     snapshot_.transfers = shared_.transfers.List();
     snapshot_.counters = shared_.counters;
+    snapshot_.trust_error = shared_.trust_error;
     if (hello_received_ && snapshot_.state != SessionState::kClosed) {
       bool current = shared_.sent_done && shared_.peer_done && puller_->idle();
       snapshot_.state = current ? SessionState::kCurrent : SessionState::kSyncing;
@@ -297,7 +299,7 @@ void Session::OnData(std::string_view data) {
 // what we can serve.
 Status Session::Begin() {
   flow_ = std::make_unique<FlowControl>(
-      config_, exec_, weak_from_this(), [this](std::string frame) { Send(std::move(frame)); },
+      config_, weak_from_this(), [this](std::string frame) { Send(std::move(frame)); },
       [this] {
         Status s = puller_->Evaluate();
         if (!s.ok()) Teardown(s);
@@ -319,6 +321,7 @@ Status Session::Begin() {
   h.set_max_frame_bytes(kDefaultMaxFrameBytes);
   ES_ASSIGN_OR_RETURN(auto devices, lib.ListDevices());
   for (const auto& d : devices) {
+    if (d.revoked) continue;  // neither served nor asked for
     ES_ASSIGN_OR_RETURN(auto served, shared_.Servable(d.id));
     if (d.is_local || served.second.value() > 0) {
       wire::OwnerInfo* o = h.add_owners();
@@ -328,6 +331,8 @@ Status Session::Begin() {
       o->set_max_seq(served.second.value());
       ES_ASSIGN_OR_RETURN(uint64_t rows, lib.CountEntries(d.id, /*include_deleted=*/true));
       o->set_entry_count(rows);
+      ES_ASSIGN_OR_RETURN(auto cp, shared_.CheckpointOf(d.id, served.first));
+      if (cp) *o->mutable_checkpoint() = CheckpointToWire(*cp);
     }
     if (d.is_local) continue;
     ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(d.id));
@@ -337,6 +342,9 @@ Status Session::Begin() {
     w->set_owner_name(d.name);
     w->set_epoch(wm->epoch.value());
     w->set_seq(wm->seq.value());
+    ES_ASSIGN_OR_RETURN(LtHash digest, lib.digests().Get(d.id));
+    auto sum = digest.checksum();
+    w->set_digest(sum.data(), sum.size());
   }
   Send(EncodeFrame(h));
   last_receive_ = Clock::Seconds();
@@ -352,7 +360,7 @@ void Session::ArmTick() {
   double keepalive = config_.keepalive.count() / 1000.0;
   double idle = config_.idle_timeout.count() / 1000.0;
   double due = std::min(last_send_ + keepalive, last_receive_.load() + idle);
-  if (!hello_received_ && !binding_) due = std::min(due, begun_ + config_.hello_timeout.count() / 1000.0);
+  if (!hello_received_) due = std::min(due, begun_ + config_.hello_timeout.count() / 1000.0);
   tick_.expires_at(At(due));
   tick_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
     if (ec) return;
@@ -362,7 +370,7 @@ void Session::ArmTick() {
 
 void Session::OnTick() {
   double now = Clock::Seconds();
-  if (!hello_received_ && !binding_ && now - begun_ >= config_.hello_timeout.count() / 1000.0) {
+  if (!hello_received_ && now - begun_ >= config_.hello_timeout.count() / 1000.0) {
     const auto ms = config_.hello_timeout.count();
     Status why = Aborted("peer sent no Hello within " +
                          (ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms"));
@@ -415,14 +423,6 @@ Status Session::Pump() {
 }
 
 Status Session::HandleFrame(const Frame& f) {
-  if (binding_ && f.type != MessageType::kError) {
-    held_bytes_ += f.payload.size() + kQueuedFrameCost;
-    if (held_bytes_ > config_.max_inbox_bytes)
-      return ProtocolError("sent " + std::to_string(held_bytes_) +
-                           " bytes of frames before its Hello was accepted");
-    held_.push_back(f);  // handled once the peer's Hello is written
-    return Status::Ok();
-  }
   if (!hello_received_ && f.type != MessageType::kHello && f.type != MessageType::kError)
     return ProtocolError("expected Hello first, got " + MessageTypeName(f.type));
   switch (f.type) {
@@ -472,40 +472,54 @@ Status Session::OnHello(const Frame& f) {
   if (!remote.is_zero() && claimed != remote)
     return PermissionDenied("peer's Hello names device " + claimed.ToString() +
                             " but its certificate proves " + remote.ToString());
-  auto peer = lib.FindDeviceById(claimed);
+  // An owner is its key: the uuid it owns rows under derives from the key
+  // it proved, so no Hello can claim another device's rows or pairing.
+  const DeviceId key = remote.is_zero() ? claimed : remote;
+  if (peer_uuid != OwnerUuidOf(key))
+    return PermissionDenied("peer " + h.device_name() + " claims owner " + peer_uuid.ToString() +
+                            ", but its key " + key.ToShortString() + " owns " + OwnerUuidOf(key).ToString());
+  auto peer = lib.FindDeviceById(key);
   if (!peer.ok() || !peer->trusted)
-    return PermissionDenied("device " + claimed.ToString().substr(0, 16) + "… (" + h.device_name() +
-                            ") is not paired with this library");
-  // Pairing is the library's table: written by the writer. Frames that
-  // arrive meanwhile wait (held_).
-  binding_ = true;
-  shared_.host.writer().BindPeer(peer->id, peer_uuid, h.device_name(),
-                                 [weak = weak_from_this(), h](const Result<WriteOutcome>& r) {
-                                   auto self = weak.lock();
-                                   if (!self || self->ended_.load()) return;
-                                   self->binding_ = false;
-                                   Status s = r.ok() ? self->OnPeerBound(h) : r.status();
-                                   if (!s.ok()) self->End(std::move(s));
-                                 });
-  return Status::Ok();
+    return PermissionDenied("device " + key.ToShortString() + " (" + h.device_name() +
+                            ") is not paired with this library" +
+                            (peer.ok() && peer->revoked ? " (removed)" : ""));
+  return OnPeerBound(h);
 }
 
-// The peer's Hello, its uuid written: the session is ready.
+// The peer's Hello checked: the session is ready.
 Status Session::OnPeerBound(const wire::Hello& h) {
   ES_ASSIGN_OR_RETURN(Uuid peer_uuid, UuidFromWire(h.device_uuid(), "device_uuid"));
   ES_ASSIGN_OR_RETURN(DeviceInfo bound, shared_.lib->FindDeviceByUuid(peer_uuid));
   shared_.peer_row = bound.id;
   shared_.peer_uuid = peer_uuid;
   shared_.peer_name = bound.name;
+  PeerLimiters limits = shared_.host.rate_limits().For(peer_uuid);  // shared by the device's sessions
+  flow_->Limit(limits.download);
+  shared_.upload_limit = limits.upload;
   ES_RETURN_IF_ERROR(AdoptPeerLimits(h));
+  std::vector<std::pair<Checkpoint, std::string>> checkpoints;
   for (const auto& o : h.owners()) {
     ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(o.owner(), "owner"));
-    shared_.peer_has[u] = {Epoch(o.epoch()), Seq(o.max_seq()), o.name(), o.entry_count()};
+    PeerHas has{Epoch(o.epoch()), Seq(o.max_seq()), o.name(), o.entry_count(), std::nullopt, std::nullopt};
+    if (o.has_checkpoint()) {
+      ES_ASSIGN_OR_RETURN(Checkpoint cp, CheckpointFromWire(o.checkpoint()));
+      if (cp.owner != u)
+        return ProtocolError("OwnerInfo of " + u.ToString() + " carries another owner's checkpoint");
+      has.checkpoint = cp;
+      checkpoints.emplace_back(cp, o.name());
+    }
+    shared_.peer_has[u] = std::move(has);
   }
   for (const auto& w : h.watermarks()) {
     ES_ASSIGN_OR_RETURN(Uuid u, UuidFromWire(w.owner(), "owner"));
-    shared_.peer_holds[u] = {Epoch(w.epoch()), Seq(w.seq()), w.owner_name()};
+    PeerHas holds{Epoch(w.epoch()), Seq(w.seq()), w.owner_name(), 0, std::nullopt, std::nullopt};
+    if (w.digest().size() == 32) {
+      holds.digest.emplace();
+      std::memcpy(holds.digest->data(), w.digest().data(), 32);
+    }
+    shared_.peer_holds[u] = std::move(holds);
   }
+  ES_RETURN_IF_ERROR(CompareDigests());
   hello_received_ = true;
   {
     MutexLock lock(mu_);
@@ -521,16 +535,62 @@ Status Session::OnPeerBound(const wire::Hello& h) {
     return Status::Ok();
   }
   spdlog::info("connected to {} ({}), {} owners offered", bound.name, stream_->Describe(), h.owners_size());
+  // The peer's checkpoints: stored when newer, and each replica we hold
+  // checked against them (anti-entropy: one that diverged is dropped and
+  // fetched again). Pulls wait for the verdict.
+  if (!checkpoints.empty()) {
+    checking_checkpoints_ = true;
+    shared_.host.writer().AcceptCheckpoints(std::move(checkpoints),
+                                            [weak = weak_from_this()](const Result<WriteOutcome>& r) {
+                                              auto self = weak.lock();
+                                              if (!self || self->ended_.load()) return;
+                                              self->checking_checkpoints_ = false;
+                                              Status s = r.ok() ? self->puller_->OnVerified(*r) : r.status();
+                                              if (s.ok()) s = self->AfterHello();
+                                              if (!s.ok()) self->End(std::move(s));
+                                            });
+    return Status::Ok();
+  }
+  return AfterHello();
+}
+
+// The Hello and the peer's checkpoints handled: pulls and pushes start.
+Status Session::AfterHello() {
   for (auto& pr : deferred_paths_)
     ES_RETURN_IF_ERROR(puller_->LoadPath(pr.owner, pr.path, std::move(pr.done)));
   deferred_paths_.clear();
   ES_RETURN_IF_ERROR(puller_->Evaluate());
   for (const auto& [owner, a] : early_advances_) ES_RETURN_IF_ERROR(sender_.OnAdvance(a));
   early_advances_.clear();
-  std::vector<Frame> held;
-  held.swap(held_);
-  for (const Frame& f : held) ES_RETURN_IF_ERROR(HandleFrame(f));
   SchedulePump();
+  return Status::Ok();
+}
+
+Status Session::CompareDigests() {
+  Library& lib = *shared_.lib;
+  for (const auto& [owner, holds] : shared_.peer_holds) {
+    if (!holds.digest) continue;
+    auto dev = lib.FindDeviceByUuid(owner);
+    if (!dev.ok()) continue;
+    std::pair<Epoch, Seq> ours;
+    if (dev->is_local) {
+      ours = {dev->epoch, dev->max_seq};
+    } else {
+      ES_ASSIGN_OR_RETURN(auto wm, lib.GetWatermark(dev->id));
+      if (!wm) continue;
+      ours = {wm->epoch, wm->seq};
+    }
+    if (ours.first != holds.epoch || ours.second != holds.max_seq || ours.second.value() == 0) continue;
+    ES_ASSIGN_OR_RETURN(LtHash mine, lib.digests().Get(dev->id));
+    if (mine.checksum() == *holds.digest) continue;
+    shared_.counters.divergences++;
+    shared_.trust_error = shared_.peer_name + "'s rows of " + dev->name + " differ from ours at seq " +
+                          std::to_string(ours.second.value());
+    spdlog::warn("{}'s rows of {} differ from ours at the same seq {}: {}", shared_.peer_name, dev->name,
+                 ours.second.value(),
+                 dev->is_local ? "its replica of this device is wrong; it is checked against our checkpoint"
+                               : "the owner's signed checkpoint decides which one is dropped");
+  }
   return Status::Ok();
 }
 

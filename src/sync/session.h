@@ -63,6 +63,9 @@ struct SessionSnapshot {
   std::string address;
   SessionState state = SessionState::kHandshake;
   std::string close_reason;
+  // The last time rows from this peer did not verify (or its digest
+  // differed from ours): which owner, and why. Empty when never.
+  std::string trust_error;
   uint64_t wire_sent = 0, wire_received = 0;
   SessionCounters counters;
   std::vector<TransferProgress> transfers;  // running and recently finished
@@ -120,6 +123,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Status Begin();                      // loop: sends Hello
   Status HandleFrame(const Frame& f);
   Status OnHello(const Frame& f);
+  Status AfterHello();
+  // Anti-entropy: the peer's digest of each owner against ours at the same
+  // (epoch, seq); a difference is counted and shown (checkpoints decide
+  // which side is wrong).
+  Status CompareDigests();
   Status OnPeerBound(const wire::Hello& h);
   // Loop: ends the session with error `why` (logged unless a plain close).
   void End(Status why);
@@ -177,9 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::vector<PathRequest> deferred_paths_;  // asked before the peer's Hello
   bool hello_received_ = false;
-  bool binding_ = false;     // the peer's Hello is being written
-  std::vector<Frame> held_;  // frames that arrived meanwhile
-  size_t held_bytes_ = 0;
+  bool checking_checkpoints_ = false;       // the peer's Hello checkpoints are with the writer
   std::map<Uuid, Advance> early_advances_;  // announced before the peer's Hello
   SyncTimer tick_;                          // keepalive and idle timeout
   bool pump_scheduled_ = false;

@@ -7,6 +7,7 @@
 #include "entrysync/types.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/writer.h"
 
@@ -27,10 +28,17 @@ class SessionHost {
   virtual Reader& reader() = 0;
   // Where every write goes (rows, resets, imports, pairing).
   virtual LibraryWriter& writer() = 0;
+  // The node's rate limiters: one per peer device and direction, shared by
+  // all the device's sessions.
+  virtual RateLimits& rate_limits() = 0;
   // Claims the right to pull `owner` (one pull per owner per node at a
   // time); false when another session pulls it.
   virtual bool ClaimPull(const Uuid& owner, const Session* by) = 0;
   virtual void ReleasePull(const Uuid& owner, const Session* by) = 0;
+  // Rows of `owner` served by `peer` did not verify: `owner` is not pulled
+  // from `peer` for a while (the owner or another peer serves it).
+  virtual void Distrust(const Uuid& owner, const Uuid& peer) = 0;
+  virtual bool Distrusted(const Uuid& owner, const Uuid& peer) const = 0;
   // The peer's Hello was accepted. False: another connection with the same
   // device is kept instead (one connection per pair of devices); this one
   // then closes quietly.

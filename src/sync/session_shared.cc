@@ -25,6 +25,24 @@ void SessionShared::Resume(const std::function<Status()>& fn) {
   session.Close(st);
 }
 
+bool SessionShared::MayUpload() {
+  if (!upload_limit || upload_limit->Ready()) return true;
+  if (!upload_waiting_) {
+    upload_waiting_ = true;
+    upload_limit->Wait(alive(), [this] {
+      upload_waiting_ = false;
+      if (!session.closed()) wake();
+    });
+  }
+  return false;
+}
+
+Status SessionShared::WhenMayUpload(std::function<Status()> fn) {
+  if (!upload_limit || upload_limit->Ready()) return fn();
+  upload_limit->Wait(alive(), [this, fn = std::move(fn)] { Resume([&] { return WhenMayUpload(fn); }); });
+  return Status::Ok();
+}
+
 Result<std::optional<WatermarkInfo>> SessionShared::Holds(const Uuid& owner) {
   auto dev = lib->FindDeviceByUuid(owner);
   if (!dev.ok() && dev.status().code() == Code::kNotFound) return std::optional<WatermarkInfo>();
@@ -49,6 +67,15 @@ Result<uint64_t> SessionShared::CountRange(DeviceRowId owner, Seq after, Seq upt
   st.Bind(1, owner.value()).Bind(2, after.value()).Bind(3, upto.value());
   ES_ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? static_cast<uint64_t>(st.Int(0)) : 0;
+}
+
+Result<std::optional<Checkpoint>> SessionShared::CheckpointOf(DeviceRowId owner, Epoch epoch) {
+  return lib->GetCheckpoint(owner, epoch);
+}
+
+bool SessionShared::Provable(const Uuid& owner, const PeerHas& has) const {
+  if (owner == peer_uuid) return true;
+  return has.checkpoint && has.checkpoint->epoch == has.epoch && has.checkpoint->seq == has.max_seq;
 }
 
 }  // namespace entrysync

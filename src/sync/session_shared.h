@@ -18,8 +18,10 @@
 
 #include "base/clock.h"
 #include "proto/frame.h"
+#include "store/checkpoint.h"
 #include "store/library.h"
 #include "sync/config.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/transfers.h"
 
@@ -35,6 +37,10 @@ struct PeerHas {
   Seq max_seq;
   std::string name;
   uint64_t entry_count = 0;  // rows the peer holds of the owner (Hello), 0 = not known
+  // The peer's latest checkpoint of the owner (Hello, notices), and the
+  // peer's digest of what it holds (its watermark; anti-entropy).
+  std::optional<Checkpoint> checkpoint;
+  std::optional<LtHash::Checksum> digest;
 };
 
 struct SessionShared {
@@ -67,6 +73,11 @@ struct SessionShared {
   SessionCounters counters;
   TransferRegistry transfers;
   size_t folder_loads = 0;  // on-demand loads being read (ServeFolder)
+  std::string trust_error;  // see SessionSnapshot::trust_error
+
+  // What we serve the peer is paced by its device's upload limiter
+  // (sync/rate_limiter.h), set once the peer is known; null = no limit.
+  std::shared_ptr<RateLimiter> upload_limit;
 
   // Set by Session.
   std::function<void(std::string)> send;        // a frame to the peer
@@ -90,6 +101,18 @@ struct SessionShared {
                     [this, done = std::move(done)](T r) { Resume([&] { return done(std::move(r)); }); });
   }
 
+  // Upload pacing, for the sender parts: true when the next unit (a batch,
+  // a snapshot chunk) may be sent now; otherwise false, and `wake` runs
+  // once one may.
+  bool MayUpload();
+  // Runs `fn` once a unit may be sent: now, or later on the loop while the
+  // session lives and has not ended; an error it returns ends the session.
+  Status WhenMayUpload(std::function<Status()> fn);
+  // `bytes` were sent to the peer: charged to the upload limiter.
+  void Uploaded(uint64_t bytes) {
+    if (upload_limit) upload_limit->Take(bytes);
+  }
+
   // Fails one request of the peer's with an Error frame; the session goes on.
   Status FailRequest(uint64_t request_id, const Status& why);
   // What this library holds of `owner` (nullopt: nothing, or an owner it
@@ -99,12 +122,21 @@ struct SessionShared {
   Result<std::pair<Epoch, Seq>> Servable(DeviceRowId owner);
   // Rows of `owner` with after < seq <= upto.
   Result<uint64_t> CountRange(DeviceRowId owner, Seq after, Seq upto);
+  // Our latest checkpoint of `owner` in `epoch`, as sent with a Current, a
+  // notice or an offer (nullopt: none).
+  Result<std::optional<Checkpoint>> CheckpointOf(DeviceRowId owner, Epoch epoch);
+  // Whether the peer can prove what it serves of `owner`: it is the owner,
+  // or its checkpoint of the owner is at exactly what it serves. Rows are
+  // pulled only from a peer that can.
+  bool Provable(const Uuid& owner, const PeerHas& has) const;
 
  private:
   Reader& reader();
   std::weak_ptr<void> alive();
   // Runs `fn` unless the session ended; an error it returns ends it.
   void Resume(const std::function<Status()>& fn);
+
+  bool upload_waiting_ = false;  // `wake` is registered with upload_limit
 };
 
 }  // namespace entrysync

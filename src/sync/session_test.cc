@@ -13,6 +13,8 @@
 #include "proto/frame.h"
 #include "store/export.h"
 #include "store/transaction_manager.h"
+#include "sync/rate_limiter.h"
+#include "sync/sim.h"
 #include "sync/sync_service.h"
 
 namespace entrysync {
@@ -26,8 +28,8 @@ struct TestNode {
     auto l = Library::Create(dir.path(), name, library);
     EXPECT_TRUE(l.ok()) << l.status().message();
     lib = std::move(*l);
-    id.bytes[0] = static_cast<uint8_t>(name[0]);
-    id.bytes[31] = 7;
+    key = sim::MakeTestKey(static_cast<uint8_t>(name[0]));  // ids ordered by name
+    id = key.id;
     EXPECT_TRUE(lib->SetLocalDeviceId(id).ok());
     uuid = lib->LocalDevice()->uuid;
     tm = std::make_unique<TransactionManager>(*lib, bus);
@@ -42,7 +44,9 @@ struct TestNode {
   void Configure(const SyncConfig& cfg) {
     if (started) svc->Stop();
     started = false;
-    svc = std::make_unique<SyncService>(dir.path(), cfg, loop.context().get_executor());
+    SyncConfig signing = cfg;
+    if (!signing.sign_checkpoint) signing.sign_checkpoint = key.Signer(lib->library_id());
+    svc = std::make_unique<SyncService>(dir.path(), signing, loop.context().get_executor());
   }
   Status Start() {
     Status s = svc->Start();
@@ -80,6 +84,7 @@ struct TestNode {
   }
   TempDir dir;
   std::unique_ptr<Library> lib;
+  sim::TestKey key;
   DeviceId id;
   Uuid uuid;
   EventBus bus;
@@ -280,10 +285,10 @@ TEST_F(SyncTest, LazyPeerLoadsOnlyTheFolderItBrowses) {
 TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
   SyncConfig bulk;
   bulk.forced = Strategy::kBulk;
-  bulk.bulk_page_records = 1000;
-  bulk.fetch_rate_limit = 40'000;  // bytes/s
+  bulk.bulk_page_records = 2000;
+  bulk.fetch_rate_limit = 20'000;  // bytes/s
   b_->Configure(bulk);
-  a_->Index(4000);
+  a_->Index(12000);
   StartBoth();
   auto t0 = std::chrono::steady_clock::now();
   auto [sa, sb] = Connect(*a_, *b_);
@@ -294,16 +299,17 @@ TEST_F(SyncTest, BulkPullsPageByPageAndHonoursTheRateLimit) {
   int pages = 0;
   for (const auto& t : snap.transfers)
     if (t.pulling && t.done > 0) ++pages;
-  EXPECT_GE(pages, 4);  // 4000 rows in pages of 1000
-  // Every page after the first waits until the bytes so far fit the limit:
-  // three pages of ~4 KB at 40 KB/s take at least ~0.3 s.
-  uint64_t first_page = 0, all = 0;
+  EXPECT_GE(pages, 6);  // 12000 rows in pages of 2000
+  // Beyond the burst, the pages wait until the bytes so far fit the limit:
+  // ~90 KB at 20 KB/s, less the 64 KiB burst and the last batch, take at
+  // least ~0.8 s.
+  uint64_t all = 0;
   for (const auto& t : snap.transfers)
-    if (t.pulling) {
-      if (first_page == 0) first_page = t.bytes;
-      all += t.bytes;
-    }
-  EXPECT_GE(secs, static_cast<double>(all - first_page) / 40'000 * 0.9);
+    if (t.pulling) all += t.bytes;
+  const double paced =
+      static_cast<double>(all) - static_cast<double>(TokenBucket::DefaultBurst(20'000)) - 8000;
+  EXPECT_GT(paced, 10'000);
+  EXPECT_GE(secs, paced / 20'000 * 0.9);
 }
 
 TEST_F(SyncTest, NewPeerOfALargeOwnerGetsASnapshotThenStateChanges) {
@@ -444,6 +450,33 @@ TEST_F(SyncTest, ThreeDevicesRelayThroughTheMiddle) {
   c.svc->Stop();
 }
 
+// A paired device D sets its own device uuid to A's and connects to B, to
+// take over A's pairing (and A's rows) there. An owner is its key: B
+// refuses the Hello, keeps A's pairing, and the real A syncs afterwards.
+TEST_F(SyncTest, APairedDeviceCannotHijackAnotherDevicesPairing) {
+  TestNode d("delta", a_->lib->library_id());
+  b_->Pair(d);
+  d.Pair(*b_);
+  a_->Index(300);
+  StartBoth();
+  ASSERT_TRUE(
+      d.lib->db()
+          .Exec("UPDATE device SET uuid = x'" + HexEncode(a_->uuid.bytes.data(), 16) + "' WHERE is_local = 1")
+          .ok());
+  ASSERT_TRUE(d.Start().ok());
+  auto [sd, sb] = Connect(d, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sd->closed() && sb->closed(); }));
+  EXPECT_NE(sb->close_status().message().find("claims owner " + a_->uuid.ToString()), std::string::npos)
+      << sb->close_status().message();
+  auto a_row = b_->lib->FindDeviceByUuid(a_->uuid);
+  ASSERT_TRUE(a_row.ok());
+  EXPECT_EQ(a_row->device_id, a_->id);  // A's pairing is still A's
+  auto [sa, sb2] = Connect(*a_, *b_);
+  ASSERT_TRUE(WaitFor([&] { return sa->BothCurrent() && sb2->BothCurrent(); }));
+  EXPECT_EQ(a_->DigestOf(a_->uuid), b_->DigestOf(a_->uuid));
+  d.svc->Stop();
+}
+
 TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
   TestNode stranger("sigma", std::nullopt);  // another library
   stranger.Pair(*b_);
@@ -454,7 +487,9 @@ TEST_F(SyncTest, WrongLibraryIsRefusedAndNothingMoves) {
   auto [ss, sb] = Connect(stranger, *b_);
   ASSERT_TRUE(WaitFor([&] { return ss->closed() && sb->closed(); }));
   EXPECT_NE(sb->close_status().message().find("library"), std::string::npos) << sb->close_status().message();
-  EXPECT_EQ(b_->DigestOf(stranger.uuid), "none");
+  // Paired, so known by its key's owner uuid, but none of its rows moved:
+  // the digest of nothing.
+  EXPECT_EQ(b_->DigestOf(stranger.uuid), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   stranger.svc->Stop();
 }
 

@@ -1,5 +1,7 @@
 #include "sync/sim.h"
 
+#include <openssl/evp.h>
+
 #include <cstdio>
 #include <stdexcept>
 
@@ -14,6 +16,30 @@ SyncConfig DefaultConfig() {
   return c;
 }
 
+TestKey MakeTestKey(uint8_t first) {
+  // Seeds {first, n, 0, ...} for n = 0, 1, ... until the id's first byte is
+  // `first`: about 256 tries, the same key every run.
+  for (uint32_t n = 0;; ++n) {
+    uint8_t seed[32] = {first, static_cast<uint8_t>(n), static_cast<uint8_t>(n >> 8),
+                        static_cast<uint8_t>(n >> 16)};
+    std::shared_ptr<EVP_PKEY> key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed, sizeof seed),
+                                  EVP_PKEY_free);
+    std::array<uint8_t, 32> pub{};
+    size_t len = pub.size();
+    if (!key || EVP_PKEY_get_raw_public_key(key.get(), pub.data(), &len) != 1)
+      throw std::runtime_error("sim: cannot make a test key");
+    DeviceId id = DeviceIdOfEd25519(pub);
+    if (id.bytes[0] == first) return TestKey{key, id};
+  }
+}
+
+std::function<Result<Checkpoint>(Epoch, Seq, const LtHash::Checksum&)> TestKey::Signer(
+    const Uuid& library) const {
+  return [key = key, library](Epoch e, Seq s, const LtHash::Checksum& d) {
+    return SignCheckpoint(key.get(), library, e, s, d);
+  };
+}
+
 // ---- Node ----
 
 Node::Node(const std::string& name, uint8_t index, std::optional<Uuid> library, SyncConfig config,
@@ -22,13 +48,14 @@ Node::Node(const std::string& name, uint8_t index, std::optional<Uuid> library, 
   auto l = Library::Create(dir_.path(), name, library);
   if (!l.ok()) throw std::runtime_error("sim: cannot create a library: " + l.status().message());
   lib_ = std::move(*l);
-  id_.bytes[0] = index;  // the order of ids is the order of nodes
-  id_.bytes[31] = 7;
+  key_ = MakeTestKey(index);  // the order of ids is the order of nodes
+  id_ = key_.id;
   Status s = lib_->SetLocalDeviceId(id_);
   if (!s.ok()) throw std::runtime_error("sim: " + s.message());
   uuid_ = lib_->LocalDevice()->uuid;
   tm_ = std::make_unique<TransactionManager>(*lib_, bus_);
   // The writer's jobs run on the loop too: one polled thread, deterministic.
+  if (!config.sign_checkpoint) config.sign_checkpoint = key_.Signer(lib_->library_id());
   svc_ = std::make_unique<SyncService>(dir_.path(), config, exec_, SyncObserver{}, exec_);
 }
 

@@ -31,6 +31,7 @@
 #include "base/test_util.h"
 #include "net/pipe.h"
 #include "proto/frame.h"
+#include "store/checkpoint.h"
 #include "store/library.h"
 #include "store/transaction_manager.h"
 #include "sync/sync_service.h"
@@ -44,6 +45,16 @@ using Duration = Clock::duration;
 // snapshot preparer.
 SyncConfig DefaultConfig();
 
+// A deterministic Ed25519 key whose device id starts with byte `first`
+// (tests order devices by id), and a signer of checkpoints with it for
+// `library` (SyncConfig::sign_checkpoint).
+struct TestKey {
+  std::shared_ptr<EVP_PKEY> key;
+  DeviceId id;
+  std::function<Result<Checkpoint>(Epoch, Seq, const LtHash::Checksum&)> Signer(const Uuid& library) const;
+};
+TestKey MakeTestKey(uint8_t first);
+
 // One device: its library (this connection is the test's, the service opens
 // its own), its index writer and its sync service.
 class Node {
@@ -56,6 +67,7 @@ class Node {
 
   const std::string& name() const { return name_; }
   const DeviceId& id() const { return id_; }
+  const TestKey& key() const { return key_; }
   const Uuid& uuid() const { return uuid_; }
   const std::string& dir() const { return dir_.path(); }
   Library& lib() { return *lib_; }
@@ -82,6 +94,7 @@ class Node {
  private:
   const std::string name_;
   testing::TempDir dir_;
+  TestKey key_;
   DeviceId id_;
   Uuid uuid_;
   std::unique_ptr<Library> lib_;

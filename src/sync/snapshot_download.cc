@@ -1,3 +1,4 @@
+#include "sync/trust.h"
 #include "sync/snapshot_download.h"
 
 #include <fcntl.h>
@@ -7,8 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <system_error>
+#include <vector>
 
+#include "base/disk_space.h"
 #include "proto/compress.h"
 #include "proto/convert.h"
 #include "snapshot/snapshot.h"
@@ -28,6 +32,12 @@ std::string ReadSmallFile(const std::string& path) {
   std::string line;
   std::getline(f, line);
   return line;
+}
+
+// The line OWNER.offer holds: "SHA256 SIZE EPOCH MAX_SEQ".
+std::string OfferLine(const Download& d) {
+  return d.sha256_hex + " " + std::to_string(d.size) + " " + std::to_string(d.epoch.value()) + " " +
+         std::to_string(d.max_seq.value());
 }
 
 uint64_t EntriesAt(const Download& d) {
@@ -60,8 +70,14 @@ Result<bool> SnapshotDownloader::Start(uint64_t pull_id, TransferProgress& p, co
   d.entries = o.entry_count();
   d.epoch = Epoch(o.epoch());
   d.max_seq = Seq(o.max_seq());
+  if (o.has_checkpoint()) {
+    ES_ASSIGN_OR_RETURN(Checkpoint cp, CheckpointFromWire(o.checkpoint()));
+    if (cp.owner != owner || cp.epoch != d.epoch || cp.seq != d.max_seq)
+      return ProtocolError("SnapshotOffer carries a checkpoint of another owner, epoch or seq");
+    d.checkpoint = cp;
+  }
   // Resume a download of the very same file; anything else starts over.
-  std::string offer_line = d.sha256_hex + " " + std::to_string(d.size);
+  std::string offer_line = OfferLine(d);
   uint64_t have = fs::exists(d.part_path, ec) ? fs::file_size(d.part_path, ec) : 0;
   bool resume = ReadSmallFile(d.offer_path) == offer_line && have <= d.size && !ec;
   if (!resume) {
@@ -117,7 +133,11 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
   while (left > 0) {
     ssize_t w = ::write(d.fd, at, left);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return IOError("cannot write " + d.part_path + ": " + std::generic_category().message(errno));
+    if (w <= 0) {
+      Status why = IOError("cannot write " + d.part_path + ": " + std::generic_category().message(errno));
+      if (IsDiskFull(why)) return DiskFullError("download a snapshot", d.part_path, d.size - d.received, why);
+      return why;
+    }
     at += w;
     left -= static_cast<size_t>(w);
   }
@@ -136,7 +156,52 @@ Result<bool> SnapshotDownloader::Write(uint64_t pull_id, TransferProgress& p, Do
 SnapshotImportJob SnapshotDownloader::ImportJob(Download& d, const Uuid& owner) {
   if (::fsync(d.fd) != 0) spdlog::warn("fsync {}: {}", d.part_path, std::generic_category().message(errno));
   d.Close();
-  return SnapshotImportJob{owner, d.part_path, d.offer_path, d.sha256_hex, s_.peer_row};
+  return SnapshotImportJob{owner,        d.part_path,
+                           d.offer_path, d.sha256_hex,
+                           s_.peer_row,  SnapshotOffered{owner, d.epoch, d.max_seq, s_.peer_name},
+                           d.checkpoint};
+}
+
+void RemoveFinishedDownloads(Library& lib, const std::string& library_dir) {
+  const fs::path dir = fs::path(library_dir) / "snapshots";
+  std::error_code ec;
+  std::vector<fs::path> offers, parts, temps;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    std::string name = f.path().filename().string();
+    std::string owner = name.substr(0, name.find('.'));
+    if (!Uuid::Parse(owner)) continue;  // not OWNER.part, OWNER.offer or OWNER.offer.tmp
+    std::string rest = name.substr(owner.size());
+    if (rest == ".offer") offers.push_back(f.path());
+    if (rest == ".part") parts.push_back(f.path());
+    if (rest == ".offer.tmp") temps.push_back(f.path());
+  }
+  auto remove = [&](const fs::path& p, const char* why) {
+    if (!fs::remove(p, ec) || ec) return;
+    spdlog::info("removed {}: {}", p.string(), why);
+  };
+  for (const fs::path& offer : offers) {
+    fs::path part = fs::path(offer).replace_extension(".part");
+    std::istringstream line(ReadSmallFile(offer.string()));
+    std::string sha;
+    uint64_t size = 0, epoch = 0;
+    int64_t max_seq = -1;
+    if (!(line >> sha >> size >> epoch >> max_seq)) {
+      // Written by an older build: no later offer matches it, so nothing resumes it.
+      remove(part, "an offer of an older format");
+      remove(offer, "an offer of an older format");
+      continue;
+    }
+    auto owner = lib.FindDeviceByUuid(*Uuid::Parse(offer.stem().string()));  // known: it was parsed
+    if (!owner.ok()) continue;
+    auto wm = lib.GetWatermark(owner->id);
+    if (!wm.ok() || !*wm || (*wm)->epoch != Epoch(epoch) || (*wm)->seq < Seq(max_seq)) continue;
+    remove(part, "its snapshot was imported");
+    remove(offer, "its snapshot was imported");
+  }
+  for (const fs::path& part : parts) {
+    if (!fs::exists(fs::path(part).replace_extension(".offer"), ec)) remove(part, "no offer describes it");
+  }
+  for (const fs::path& temp : temps) remove(temp, "left by an interrupted write");
 }
 
 }  // namespace entrysync

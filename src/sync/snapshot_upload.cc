@@ -1,3 +1,4 @@
+#include "sync/trust.h"
 #include "sync/snapshot_upload.h"
 
 #include <fcntl.h>
@@ -51,6 +52,13 @@ Status SnapshotUploader::SendOffer(uint64_t transfer_id, const Uuid& owner, cons
   offer.set_sha256(sha);
   offer.set_transfer_id(transfer_id);
   offer.set_entry_count(o->entries);
+  // The owner's checkpoint at the file's max seq, when we hold it: the
+  // peer verifies the import against it (an older file has none; its rows
+  // are then verified at the next checkpoint the deltas reach).
+  if (auto dev = s_.lib->FindDeviceByUuid(owner); dev.ok()) {
+    ES_ASSIGN_OR_RETURN(auto cp, s_.CheckpointOf(dev->id, o->epoch));
+    if (cp && cp->seq == o->max_seq) *offer.mutable_checkpoint() = CheckpointToWire(*cp);
+  }
   s_.Send(EncodeFrame(offer));
   spdlog::info("offering a snapshot of {} to {}: {} entries up to seq {}, {} bytes ({}; {})", owner_name,
                s_.peer_name, o->entries, o->max_seq.value(), o->size,
@@ -128,7 +136,7 @@ Status SnapshotUploader::Pump(bool* did_work) {
 
 Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
   TransferProgress& p = s_.transfers.at(u.progress);
-  while (u.credit > 0 && !s_.WriteBlocked()) {
+  while (u.credit > 0 && !s_.WriteBlocked() && s_.MayUpload()) {
     // A chunk's frame stays within the peer's largest frame, whatever the
     // compression does (it never grows data by more than a few bytes).
     uint64_t chunk = std::min<uint64_t>(s_.config.snapshot_chunk_bytes, s_.peer_max_frame - 4096);
@@ -149,7 +157,9 @@ Result<bool> SnapshotUploader::PumpOne(Upload& u, bool* did_work) {
     c.set_transfer_id(u.id);
     u.offset += n;
     c.set_last(u.offset == u.size);
-    s_.Send(EncodeFrame(c));
+    std::string frame = EncodeFrame(c);
+    s_.Uploaded(frame.size());
+    s_.Send(std::move(frame));
     u.credit--;
     p.bytes = u.offset;
     p.done = u.size ? static_cast<uint64_t>(static_cast<double>(u.entries) * u.offset / u.size) : 0;

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "sync/snapshot_cache.h"
+#include "sync/snapshot_download.h"
 
 namespace entrysync {
 
@@ -27,6 +28,7 @@ SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecuto
       exec_(std::move(exec)),
       observer_(std::move(observer)),
       writer_(exec_, std::move(write_exec)),
+      limits_(exec_, config_),
       prepare_timer_(exec_) {}
 
 // The Reader's threads stop first: a job that runs finishes (an export may
@@ -40,6 +42,7 @@ Status SyncService::Start() {
   ES_ASSIGN_OR_RETURN(lib_, Library::Open(dir_));
   ES_ASSIGN_OR_RETURN(DeviceInfo me, lib_->LocalDevice());
   if (me.device_id) my_id_ = *me.device_id;
+  RemoveFinishedDownloads(*lib_, dir_);  // a kill after an import's commit left its files
   // What we already hold is announced by each session's Hello.
   ES_RETURN_IF_ERROR(PollAdvances(std::nullopt, /*baseline=*/true));
   if (config_.hear_other_processes) {
@@ -51,8 +54,12 @@ Status SyncService::Start() {
   ES_ASSIGN_OR_RETURN(reader_, Reader::Start(dir_, exec_, config_.reader_threads));
   // A daemon hears its writer's commits from the writer itself; a one-shot
   // node tells a daemon that may serve the same library.
-  ES_RETURN_IF_ERROR(writer_.Start(dir_, /*commit_notices=*/watch_ == nullptr,
-                                   [this](const OwnerPosition& pos) { OnWriterAdvanced(pos); }));
+  ES_RETURN_IF_ERROR(writer_.Start(
+      dir_, /*commit_notices=*/watch_ == nullptr, [this](const OwnerPosition& pos) { OnWriterAdvanced(pos); },
+      config_.sign_checkpoint));
+  // Our checkpoint, if what is stored is not for our rows as they are (a
+  // library indexed by another process, or by an older version).
+  if (config_.sign_checkpoint) writer_.SignOwn([](const Result<WriteOutcome>&) {});
   if (config_.prepare_snapshots) PostPrepare();  // look at the index as it is at start
   return Status::Ok();
 }
@@ -84,6 +91,7 @@ void SyncService::Shutdown() {
     ::unlink(watch_->path.c_str());
   }
   prepare_timer_.cancel();
+  limits_.Stop();
   for (auto& s : Sessions()) s->CloseNow(Aborted("this device stopped syncing"));
   writer_.Stop();
 }
@@ -93,7 +101,15 @@ void SyncService::AttachBus(EventBus& bus) {
   sub_ = bus.Subscribe([this](const Event& e) {
     std::optional<Uuid> location;
     if (auto* b = std::get_if<BulkIndexComplete>(&e)) location = b->location;
-    asio::post(exec_, [this, location] { ScheduleRefresh(/*poll=*/true, location); });
+    asio::post(exec_, [this, location] {
+      if (stopped_) return;
+      if (!config_.sign_checkpoint) return ScheduleRefresh(/*poll=*/true, location);
+      // Committed on the caller's own connection: sign where our rows
+      // stand before anyone hears of them.
+      writer_.SignOwn([this, location](const Result<WriteOutcome>&) {
+        if (!stopped_) ScheduleRefresh(/*poll=*/true, location);
+      });
+    });
   });
 }
 
@@ -146,6 +162,19 @@ bool SyncService::ClaimPull(const Uuid& owner, const Session* by) {
 void SyncService::ReleasePull(const Uuid& owner, const Session* by) {
   auto it = pulls_.find(owner);
   if (it != pulls_.end() && it->second == by) pulls_.erase(it);
+}
+
+// An hour: long enough not to fetch the same bad rows in a loop, short
+// enough that a peer that fixed itself (it met the owner) serves again.
+constexpr double kDistrustSeconds = 3600;
+
+void SyncService::Distrust(const Uuid& owner, const Uuid& peer) {
+  distrusted_[{owner, peer}] = Clock::Seconds() + kDistrustSeconds;
+}
+
+bool SyncService::Distrusted(const Uuid& owner, const Uuid& peer) const {
+  auto it = distrusted_.find({owner, peer});
+  return it != distrusted_.end() && Clock::Seconds() < it->second;
 }
 
 // One connection per pair of devices. When both dialed each other, both
@@ -275,6 +304,12 @@ void SyncService::ArmWatch() {
     asio::error_code more;
     while (watch_->socket.available(more) > 0 && !more)
       watch_->socket.receive(asio::buffer(watch_->buf), 0, more);
+    // Another process may have written our own rows: sign where they stand,
+    // then look at what moved.
+    if (config_.sign_checkpoint)
+      writer_.SignOwn([this](const Result<WriteOutcome>&) {
+        if (!stopped_) ScheduleRefresh(/*poll=*/true);
+      });
     ScheduleRefresh(/*poll=*/true);
     if (observer_.on_changed) observer_.on_changed();
     ArmWatch();

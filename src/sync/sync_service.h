@@ -36,6 +36,7 @@
 
 #include "base/event_bus.h"
 #include "base/mutex.h"
+#include "sync/rate_limiter.h"
 #include "sync/reader.h"
 #include "sync/session.h"
 #include "sync/writer.h"
@@ -95,8 +96,11 @@ class SyncService : public SessionHost {
   Library& library() override { return *lib_; }
   Reader& reader() override { return *reader_; }
   LibraryWriter& writer() override { return writer_; }
+  RateLimits& rate_limits() override { return limits_; }
   bool ClaimPull(const Uuid& owner, const Session* by) override;
   void ReleasePull(const Uuid& owner, const Session* by) override;
+  void Distrust(const Uuid& owner, const Uuid& peer) override;
+  bool Distrusted(const Uuid& owner, const Uuid& peer) const override;
   bool OnPeerReady(Session* s) override;
   void OnSessionChanged(const Session* s) override;
   void OnSessionUpdated(const Session* s) override;
@@ -133,8 +137,11 @@ class SyncService : public SessionHost {
   // Loop only.
   std::unique_ptr<Library> lib_;    // the loop's connection: reads only
   std::unique_ptr<Reader> reader_;  // made in Start, after lib_ (which migrates)
+  RateLimits limits_;
   DeviceId my_id_;
   std::map<Uuid, const Session*> pulls_;
+  // (owner, peer) whose rows did not verify -> until when (Clock seconds).
+  std::map<std::pair<Uuid, Uuid>, double> distrusted_;
   std::map<Uuid, std::pair<Epoch, Seq>> announced_;
   bool refresh_scheduled_ = false;
   bool poll_pending_ = false;

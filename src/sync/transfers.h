@@ -43,6 +43,11 @@ struct SessionCounters {
   uint64_t notices_received = 0;
   uint64_t snapshots_sent = 0;      // snapshot downloads served to the end
   uint64_t snapshots_imported = 0;  // snapshots downloaded and imported
+  // Replicas of an owner this peer served that did not verify against the
+  // owner's signed checkpoint (dropped and fetched again), and owners the
+  // peer's digest differed from ours at the same seq (docs/trust.md).
+  uint64_t verification_failures = 0;
+  uint64_t divergences = 0;
 };
 
 // The transfers of one session, running and recently finished. A running

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/disk_space.h"
 #include "snapshot/snapshot.h"
 #include "store/replica.h"
 
@@ -30,6 +31,8 @@ struct LibraryWriter::State {
   std::atomic<bool> stopped{false};
   bool started = false;                                   // loop only
   std::function<void(const OwnerPosition&)> on_advanced;  // loop only
+  CheckpointSigner sign;                                  // job executor only
+  Uuid local;                                             // this device's owner uuid
 };
 
 namespace {
@@ -38,9 +41,15 @@ namespace {
 Result<WriteOutcome> RunApply(Library& lib, Replica& replica, ApplyJob& j) {
   using Rule = ApplyJob::OnOtherEpoch;
   std::string name = j.owner_name.empty() ? j.owner.ToString().substr(0, 8) : j.owner_name;
+  WriteOutcome out;
+  if (auto dev = lib.FindDeviceByUuid(j.owner); dev.ok() && dev->revoked) {
+    out.skipped = j.locations.size() + j.entries.size();
+    out.refused = "rows of " + dev->name + ", a removed device, refused";
+    return out;
+  }
+  if (j.checkpoint) ES_RETURN_IF_ERROR(AcceptCheckpoint(lib, *j.checkpoint, name).status());
   ES_ASSIGN_OR_RETURN(DeviceRowId row, lib.EnsureDevice(j.owner, name));
   ES_ASSIGN_OR_RETURN(auto before, lib.GetWatermark(row));
-  WriteOutcome out;
   std::optional<WatermarkInfo> wm = before;
   if (!wm || wm->epoch != j.epoch) {
     switch (j.on_other_epoch) {
@@ -70,6 +79,11 @@ Result<WriteOutcome> RunApply(Library& lib, Replica& replica, ApplyJob& j) {
     out.skipped = st.skipped;
     if (advance) wm->seq = *advance;
   }
+  if (out.written > 0 || advance || j.checkpoint || j.must_end_verified) {
+    ES_ASSIGN_OR_RETURN(Verification v, VerifyOwner(lib, replica, row, j.must_end_verified));
+    if (v.kind == Verification::Kind::kDiverged) wm->seq = Seq(0);  // dropped
+    out.verified.emplace_back(j.owner, std::move(v));
+  }
   if (!before || before->epoch != wm->epoch || before->seq != wm->seq)
     out.advanced = OwnerPosition{j.owner, wm->epoch, wm->seq};
   return out;
@@ -77,11 +91,15 @@ Result<WriteOutcome> RunApply(Library& lib, Replica& replica, ApplyJob& j) {
 
 // The job body of ImportSnapshotFile.
 Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
+  // The offer's checkpoint first: the import then verifies against it.
+  if (j.checkpoint) ES_RETURN_IF_ERROR(AcceptCheckpoint(lib, *j.checkpoint, "").status());
   std::optional<WatermarkInfo> before;
   if (auto dev = lib.FindDeviceByUuid(j.owner); dev.ok()) {
     ES_ASSIGN_OR_RETURN(before, lib.GetWatermark(dev->id));
   }
-  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source);
+  auto imported = ImportSnapshot(lib, j.path, j.sha256_hex, j.source, j.offered);
+  if (!imported.ok() && ImportMayRetry(imported.status())) return imported.status();  // kept
+  // Done with the file: the rows committed first, then the file, then its offer.
   std::error_code ec;
   std::filesystem::remove(j.path, ec);
   if (!j.offer_path.empty()) std::filesystem::remove(j.offer_path, ec);
@@ -95,6 +113,15 @@ Result<WriteOutcome> RunImport(Library& lib, SnapshotImportJob& j) {
   return out;
 }
 
+// A failed job's error, naming its target; a full disk also names the
+// library and the space left (unless the job said so already).
+Status Explain(const Status& s, const WriteTarget& target, const std::string& dir) {
+  std::string what = "writing " + target.Describe();
+  if (IsDiskFull(s) && s.message().find(kNoSpaceLeft) == std::string::npos)
+    return DiskFullError(what + " into " + dir, dir, 0, s);
+  return s.Wrap(what);
+}
+
 }  // namespace
 
 LibraryWriter::LibraryWriter(SyncExecutor loop, std::optional<SyncExecutor> jobs)
@@ -105,9 +132,12 @@ LibraryWriter::LibraryWriter(SyncExecutor loop, std::optional<SyncExecutor> jobs
 LibraryWriter::~LibraryWriter() { Stop(); }
 
 Status LibraryWriter::Start(const std::string& dir, bool commit_notices,
-                            std::function<void(const OwnerPosition&)> on_advanced) {
+                            std::function<void(const OwnerPosition&)> on_advanced, CheckpointSigner sign) {
   State& st = *state_;
   ES_ASSIGN_OR_RETURN(st.lib, Library::Open(dir));
+  ES_ASSIGN_OR_RETURN(DeviceInfo me, st.lib->LocalDevice());
+  st.local = me.uuid;
+  st.sign = std::move(sign);
   st.lib->SetCommitNotices(commit_notices);
   ES_ASSIGN_OR_RETURN(Replica r, Replica::Make(*st.lib));
   st.replica.emplace(std::move(r));
@@ -161,7 +191,13 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
       return;
     }
     Result<WriteOutcome> r = job(*st);
-    if (!r.ok()) r = r.status().Wrap("writing " + target.Describe());
+    if (!r.ok()) r = Explain(r.status(), target, st->lib->dir());
+    if (st->sign && target.owner == st->local) {
+      // Our own rows moved: sign where they stand, before anyone hears.
+      auto signed_now = SignLocalCheckpoint(*st->lib, st->sign);
+      if (!signed_now.ok())
+        spdlog::error("signing this device's checkpoint: {}", signed_now.status().message());
+    }
     complete(std::move(r));
   });
 }
@@ -169,7 +205,14 @@ void LibraryWriter::Run(WriteTarget target, std::function<Result<WriteOutcome>(S
 void LibraryWriter::ApplyRows(ApplyJob job, Done done) {
   WriteTarget target = WriteTarget::Owner(job.owner);
   Run(
-      target, [job = std::move(job)](State& st) mutable { return RunApply(*st.lib, *st.replica, job); },
+      target,
+      [job = std::move(job)](State& st) mutable -> Result<WriteOutcome> {
+        if (job.chain_failed && job.chain_failed->load())
+          return Aborted("not applied: an earlier write of the same session failed");
+        auto r = RunApply(*st.lib, *st.replica, job);
+        if (!r.ok() && job.chain_failed) job.chain_failed->store(true);
+        return r;
+      },
       std::move(done));
 }
 
@@ -179,13 +222,33 @@ void LibraryWriter::ImportSnapshotFile(SnapshotImportJob job, Done done) {
       target, [job = std::move(job)](State& st) mutable { return RunImport(*st.lib, job); }, std::move(done));
 }
 
-void LibraryWriter::BindPeer(DeviceRowId peer, const Uuid& uuid, std::string name, Done done) {
-  Post(
+void LibraryWriter::AcceptCheckpoints(std::vector<std::pair<Checkpoint, std::string>> checkpoints,
+                                      Done done) {
+  Run(
       WriteTarget::LibraryTables(),
-      [peer, uuid, name = std::move(name)](Library& lib) -> Result<WriteOutcome> {
-        ES_RETURN_IF_ERROR(lib.BindPeerUuid(peer, uuid, name));
-        return WriteOutcome{};
+      [cps = std::move(checkpoints)](State& st) -> Result<WriteOutcome> {
+        WriteOutcome out;
+        for (const auto& [cp, name] : cps) {
+          // A removed device's: refused, but the peer may not know yet.
+          if (auto known = st.lib->FindDeviceByUuid(cp.owner); known.ok() && known->revoked) continue;
+          ES_RETURN_IF_ERROR(AcceptCheckpoint(*st.lib, cp, name).status());
+          ES_ASSIGN_OR_RETURN(DeviceInfo dev, st.lib->FindDeviceByUuid(cp.owner));
+          if (dev.is_local) continue;
+          ES_ASSIGN_OR_RETURN(Verification v, VerifyOwner(*st.lib, *st.replica, dev.id, false));
+          if (v.kind == Verification::Kind::kDiverged) {
+            ES_ASSIGN_OR_RETURN(auto wm, st.lib->GetWatermark(dev.id));
+            if (wm) out.advanced = OwnerPosition{cp.owner, wm->epoch, wm->seq};
+          }
+          out.verified.emplace_back(cp.owner, std::move(v));
+        }
+        return out;
       },
+      std::move(done));
+}
+
+void LibraryWriter::SignOwn(Done done) {
+  Run(
+      WriteTarget::Owner(state_->local), [](State&) -> Result<WriteOutcome> { return WriteOutcome{}; },
       std::move(done));
 }
 

@@ -40,8 +40,10 @@
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "snapshot/snapshot.h"
 #include "store/library.h"
 #include "sync/loop.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 
@@ -66,6 +68,10 @@ struct WriteOutcome {
   uint64_t skipped = 0;  // rows already current, or stale
   // Set when the job moved the target owner's watermark (announced).
   std::optional<OwnerPosition> advanced;
+  // The owners checked against their checkpoints after the job (trust.h).
+  std::vector<std::pair<Uuid, Verification>> verified;
+  // Set when the rows were refused whole (a removed device's): why.
+  std::string refused;
 };
 
 // Rows of one owner received from a peer, decoded, to apply in one
@@ -89,15 +95,39 @@ struct ApplyJob {
   // The watermark moves to this seq, in the same transaction, provided the
   // replica holds `from` (stored seq >= from) and it is higher.
   std::optional<Seq> advance_to;
+  // The sender's latest checkpoint of the owner (stored when newer; a bad
+  // signature fails the job), and whether this ends a pull from a relay,
+  // whose rows must then end exactly at a checkpoint (VerifyOwner).
+  std::optional<Checkpoint> checkpoint;
+  bool must_end_verified = false;
+  // The jobs of one session share this flag: the writer sets it when one of
+  // them fails, and the later ones then write nothing (Aborted). Their
+  // session ends on that failure, but what it had queued still reaches the
+  // writer; a Current after a batch that did not fit on a full disk would
+  // otherwise move the watermark past rows never written. Null: no chain.
+  std::shared_ptr<std::atomic<bool>> chain_failed;
 };
 
 // A downloaded snapshot file of one owner, to verify and import.
+//
+// The file and its offer are removed once the import committed (or found
+// the library already current), path first, then offer_path, so a kill
+// between the commit and the removals leaves an offer that its owner's
+// watermark covers (RemoveFinishedDownloads, sync/snapshot_download.h).
+// A file that failed its checks, or is not what was offered, is removed
+// too. A verified file whose import failed for a reason that may pass
+// (ImportMayRetry: the disk full, the library busy, an I/O error) is kept,
+// so the next offer of the same file imports it without a download.
 struct SnapshotImportJob {
   Uuid owner;
-  std::string path;        // removed after the import, whatever its result
-  std::string offer_path;  // removed too ("" = none)
-  std::string sha256_hex;  // the file must have this SHA-256
-  DeviceRowId source;      // the peer it came from
+  std::string path;         // the downloaded file
+  std::string offer_path;   // the offer beside it ("" = none)
+  std::string sha256_hex;   // the file must have this SHA-256
+  DeviceRowId source;       // the peer it came from
+  SnapshotOffered offered;  // what the peer said the file holds
+  // The owner's checkpoint at the offer's max seq: stored first, then the
+  // imported rows must match its digest or nothing is imported.
+  std::optional<Checkpoint> checkpoint;
 };
 
 class LibraryWriter {
@@ -117,8 +147,10 @@ class LibraryWriter {
   // a daemon as `commit_notices` says) and starts the thread. Fails when the
   // library cannot be opened. `on_advanced` hears every watermark a job
   // moved, on the loop.
+  // After every job that wrote this device's own rows, `sign` (when set)
+  // signs its new checkpoint (trust.h), before the job's completion runs.
   Status Start(const std::string& dir, bool commit_notices,
-               std::function<void(const OwnerPosition&)> on_advanced);
+               std::function<void(const OwnerPosition&)> on_advanced, CheckpointSigner sign = {});
   // Deterministic end: the job running now finishes (its transaction
   // commits or rolls back), jobs not started are dropped, their completions
   // run with Aborted, and so do those of jobs posted later. With its own
@@ -133,12 +165,18 @@ class LibraryWriter {
 
   // Typed jobs. ApplyRows: the owner is registered when new; the epoch rule
   // as `job.on_other_epoch` says. ImportSnapshotFile: the file is verified
-  // (SHA-256, structure) and imported in one transaction; AlreadyExists
-  // (held already) counts as OK, other errors changed nothing.
+  // (SHA-256, structure, what was offered) and imported in one transaction;
+  // AlreadyExists (held already) counts as OK, other errors changed nothing
+  // (see SnapshotImportJob for what happens to the file).
   void ApplyRows(ApplyJob job, Done done);
   void ImportSnapshotFile(SnapshotImportJob job, Done done);
-  // Learns the uuid and name of paired peer `peer` (Library::BindPeerUuid).
-  void BindPeer(DeviceRowId peer, const Uuid& uuid, std::string name, Done done);
+  // Stores the checkpoints a peer relayed (its Hello), each with its
+  // owner's name, and checks each owner's replica against them: a replica
+  // that diverged is dropped (WriteOutcome::verified says which). A bad
+  // signature fails the job; a removed device's checkpoint is skipped.
+  void AcceptCheckpoints(std::vector<std::pair<Checkpoint, std::string>> checkpoints, Done done);
+  // Signs this device's checkpoint if it is stale (another process wrote).
+  void SignOwn(Done done);
 
  private:
   struct State;

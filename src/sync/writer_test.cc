@@ -203,5 +203,37 @@ TEST_F(WriterTest, DestroyedWithJobsQueuedCompletesEachOnce) {
   }
 }
 
+// A session's jobs in one chain: after one fails (here a batch of an epoch
+// the replica does not hold; on a full disk, a batch that does not fit), the
+// ones queued behind it write nothing, so its Current cannot move the
+// watermark past the rows that were never written.
+TEST_F(WriterTest, AfterAFailedWriteTheSessionsQueuedJobsWriteNothing) {
+  LibraryWriter w(io_.get_executor());
+  ASSERT_TRUE(w.Start(dir_.path(), false, [&](const OwnerPosition& p) { advances_.push_back(p); }).ok());
+  auto chain = std::make_shared<std::atomic<bool>>(false);
+  auto chained = [&](ApplyJob j) {
+    j.chain_failed = chain;
+    return j;
+  };
+  ApplyJob first = Job(Epoch(1), Rule::kResetFromZero, 0, Rows(2, 9), Seq(10));
+  first.locations.push_back(location_);
+  w.ApplyRows(chained(std::move(first)), Record());
+  w.ApplyRows(chained(Job(Epoch(9), Rule::kFail, 10, Rows(11, 10), Seq(20))), Record());  // fails
+  w.ApplyRows(chained(Job(Epoch(1), Rule::kFail, 20, Rows(21, 10), Seq(30))), Record());
+  w.ApplyRows(chained(Job(Epoch(1), Rule::kFail, 10, {}, Seq(30))), Record());  // its Current
+  w.ApplyRows(Job(Epoch(1), Rule::kFail, 10, Rows(11, 1), Seq(11)), Record());  // another chain
+  RunUntilDone(5);
+  ASSERT_TRUE(results_[0].ok()) << results_[0].status().message();
+  EXPECT_EQ(results_[1].status().code(), Code::kProtocol);
+  EXPECT_EQ(results_[2].status().code(), Code::kAborted) << results_[2].status().message();
+  EXPECT_EQ(results_[3].status().code(), Code::kAborted) << results_[3].status().message();
+  ASSERT_TRUE(results_[4].ok()) << results_[4].status().message();
+  auto dev = lib_->FindDeviceByUuid(peer_);
+  ASSERT_TRUE(dev.ok());
+  EXPECT_EQ((*lib_->GetWatermark(dev->id))->seq, Seq(11));
+  EXPECT_EQ(*lib_->CountEntries(dev->id, true), 10u);
+  w.Stop();
+}
+
 }  // namespace
 }  // namespace entrysync

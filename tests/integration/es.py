@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 
 BIN = None
 SCALE = 1.0
@@ -122,8 +123,11 @@ def wait_until(pred, timeout, what, interval=0.05, on_timeout=None):
         time.sleep(interval)
 
 
-def make_tree(root, nfiles, per_dir=1000, content=b""):
-    """Creates nfiles empty (or tiny) files in folders of per_dir; returns the dir names."""
+def make_tree(root, nfiles, per_dir=1000, content=b"", random_names=False):
+    """Creates nfiles empty (or tiny) files in folders of per_dir; returns the dir names.
+    Names are f00000.txt, f00001.txt...: a row of them takes about a byte on
+    the wire, compressed. random_names: 32 random hex digits + .dat, about
+    18 bytes a row (for transfers that must be large)."""
     os.makedirs(root, exist_ok=True)
     dirs = []
     made = 0
@@ -134,7 +138,8 @@ def make_tree(root, nfiles, per_dir=1000, content=b""):
         os.mkdir(dname)
         dirs.append(dname)
         for i in range(min(per_dir, nfiles - made)):
-            fd = os.open(os.path.join(dname, "f%05d.txt" % i), flags, 0o644)
+            name = uuid.uuid4().hex + ".dat" if random_names else "f%05d.txt" % i
+            fd = os.open(os.path.join(dname, name), flags, 0o644)
             if content:
                 os.write(fd, content)
             os.close(fd)

@@ -5,12 +5,12 @@ notice and a lazy peer loads only the folders it browses; a snapshot
 download survives SIGKILL of either side and resumes at its byte offset; a
 new device gets a snapshot while a current one gets live StateChanges.
 
-Rate limits and the credit window: a receiver starts every transfer with a
-window of 8 credits (8 batches, or 8 snapshot chunks of 1 MiB before
-compression) that `--rate-limit` does not hold back; only the credits it
-grants afterwards wait. So a transfer is slowed by the rate limit only past
-its first 8 batches / 8 MiB, which is why the snapshot tests keep at least
-120K files (about 11 MiB of snapshot) even under a sanitizer.
+Rate limits: `--rate-limit` is a token bucket (src/sync/rate_limiter.h)
+whose burst, max(64 KiB, a quarter second of rate), goes at once; only what
+follows waits. So a transfer meant to take a while under a limit must be
+well past 64 KiB: the batch test names its files at random (about 18 bytes
+a row on the wire, against about one for f00001.txt), and the snapshot
+tests keep 120K files (about 11 MiB of snapshot) even under a sanitizer.
 """
 
 import json
@@ -151,10 +151,10 @@ class ChangeDuringTransfer(es.EsTestCase):
     its daemon serves B's daemon a rate-limited transfer: B must end with
     A's digest."""
 
-    def setup_devices(self, n, per_dir):
+    def setup_devices(self, n, per_dir, random_names=False):
         self.a, self.b = self.library("alpha", "beta")
         es.pair(self.a, self.b, addr_b=False)  # B dials A
-        es.make_tree(self.a.data, n, per_dir=per_dir)
+        es.make_tree(self.a.data, n, per_dir=per_dir, random_names=random_names)
         self.a.add_location()
         # The changes during the transfer go to a second, small location:
         # rescanning it takes milliseconds, far less than the transfer.
@@ -192,13 +192,13 @@ class BatchChangeDuringTransfer(ChangeDuringTransfer):
         # alone, and the serve's Current carries its `upto`, fixed when the
         # request arrived: B ended current at the old max seq and nothing
         # announced the newer rows until A changed again.
-        # At least 12 batches of 1000 rows: past the 8 of the first credit window.
+        # Random names, ~18 bytes a row on the wire: 20,000 rows are ~360 KB,
+        # and at 40 KB/s the batches past the 64 KiB burst arrive over
+        # several seconds.
         n = es.scaled(20_000, minimum=12_000)
-        self.setup_devices(n, per_dir=1000)
+        self.setup_devices(n, per_dir=1000, random_names=True)
         a, b = self.a, self.b
-        # ~0.8 bytes/row on the wire for this tree: ~1 KB/s makes the
-        # batches past the window arrive over several seconds.
-        b.serve("--strategy", "batch", "--rate-limit", str(0.001 / es.SLOW))
+        b.serve("--strategy", "batch", "--rate-limit", str(0.04 / es.SLOW))
         es.wait_until(lambda: (b.watermark("alpha") or 0) > 0, 30 * es.SLOW, "B's first batch",
                       on_timeout=lambda: es.logs(a, b))
         self.assertLess(b.watermark("alpha"), self.seq0, "the transfer ended before the change")
@@ -377,7 +377,8 @@ class SnapshotKill(es.EsTestCase):
         self.assertEqual(b.owner_entries("alpha"), 0)
         self.assertEqual(b.stats()["rows_applied_total"], 0)
         # A's cached export is the file B was downloading.
-        self.assertEqual(offer_line, "%s %d" % self.served_info())
+        self.assertEqual(offer_line.split()[:2], ["%s" % x for x in self.served_info()])
+        self.assertEqual(int(offer_line.split()[3]), a.max_seq())  # SHA256 SIZE EPOCH MAX_SEQ
 
         t0 = time.monotonic()
         summary, out = sync_json(b, "alpha", "--strategy", "snapshot")
@@ -412,7 +413,8 @@ class SnapshotKill(es.EsTestCase):
         # The restarted A offers its cached export again: same sha256, same size.
         es.wait_digests_equal("alpha", [a, b], timeout=60 * es.SLOW, daemons=[a, b])
         t_resume = time.monotonic() - t0
-        self.assertEqual(offer_line, "%s %d" % self.served_info())
+        self.assertEqual(offer_line.split()[:2], ["%s" % x for x in self.served_info()])
+        self.assertEqual(int(offer_line.split()[3]), a.max_seq())  # SHA256 SIZE EPOCH MAX_SEQ
         m = re.findall(r"alpha offers a snapshot of alpha: \d+ entries up to seq \d+, %d bytes, resuming at byte (\d+)"
                        % size, b.log())
         self.assertEqual(len(m), 1, b.log_tail(40))

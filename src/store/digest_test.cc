@@ -1,0 +1,183 @@
+#include "store/digest.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "base/event_bus.h"
+#include "base/test_util.h"
+#include "store/checkpoint.h"
+#include "store/library.h"
+#include "store/replica.h"
+#include "store/transaction_manager.h"
+
+namespace entrysync {
+namespace {
+
+using testing::TempDir;
+
+class DigestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto lib = Library::Create(dir_.path(), "me", std::nullopt);
+    ASSERT_TRUE(lib.ok()) << lib.status().message();
+    lib_ = std::move(*lib);
+    tm_ = std::make_unique<TransactionManager>(*lib_, bus_);
+    auto loc = tm_->AddLocation("/data", "data");
+    ASSERT_TRUE(loc.ok()) << loc.status().message();
+    loc_ = *loc;
+  }
+  std::vector<EntryRecord> Make(int n, const std::string& prefix = "f") {
+    std::vector<EntryRecord> v(n);
+    for (int i = 0; i < n; ++i) {
+      v[i].uuid = NewUuidV7();
+      v[i].location = loc_.record.uuid;
+      v[i].name = prefix + std::to_string(i);
+      v[i].size = static_cast<uint64_t>(i);
+      v[i].content_hash = i % 2 ? "h" : "";
+    }
+    return v;
+  }
+  // The stored digest equals the one computed from the rows.
+  void ExpectConsistent(DeviceRowId owner) {
+    auto stored = lib_->digests().Get(owner);
+    auto computed = lib_->digests().Recompute(owner);
+    ASSERT_TRUE(stored.ok() && computed.ok());
+    EXPECT_EQ(stored->checksum(), computed->checksum());
+  }
+
+  TempDir dir_;
+  EventBus bus_;
+  std::unique_ptr<Library> lib_;
+  std::unique_ptr<TransactionManager> tm_;
+  LocationInfo loc_;
+};
+
+TEST_F(DigestTest, LocalCommitsKeepTheDigest) {
+  auto rows = Make(200);  // multi-row statements and single rows
+  ASSERT_TRUE(tm_->CommitBulkEntries(loc_, rows).ok());
+  ExpectConsistent(lib_->local_device());
+  // An update and a tombstone replace row versions.
+  std::vector<EntryRecord> change = {rows[3], rows[7]};
+  change[0].name = "renamed";
+  change[1].deleted = true;
+  ASSERT_TRUE(tm_->CommitChanges(loc_, change).ok());
+  ExpectConsistent(lib_->local_device());
+  auto d = lib_->digests().Get(lib_->local_device());
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->is_zero());
+}
+
+TEST_F(DigestTest, ReplicaAppliesAndResetsKeepTheDigest) {
+  auto owner = lib_->EnsureDevice(NewUuidV4(), "remote");
+  ASSERT_TRUE(owner.ok());
+  auto replica = Replica::Make(*lib_);
+  ASSERT_TRUE(replica.ok());
+  LocationRecord loc{NewUuidV7(), "/r", "r", Seq(1), false};
+  auto rows = Make(100);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].location = loc.uuid;
+    rows[i].seq = Seq(static_cast<int64_t>(i) + 2);
+  }
+  std::vector<LocationRecord> locs = {loc};
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), locs, rows, Seq(101), *owner).ok());
+  ExpectConsistent(*owner);
+  // Replays change nothing; a newer version replaces the old one.
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), {}, rows, Seq(101), *owner).ok());
+  ExpectConsistent(*owner);
+  rows[0].name = "newer";
+  rows[0].seq = Seq(102);
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), {}, std::span(rows).first(1), Seq(102), *owner).ok());
+  ExpectConsistent(*owner);
+  // The same rows applied to an empty replica give the same digest: it
+  // depends on the set, not on the order of writes.
+  ASSERT_TRUE(replica->ResetOwner(*owner, Epoch(9)).ok());
+  auto zero = lib_->digests().Get(*owner);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_TRUE(zero->is_zero());
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), locs, rows, Seq(102), *owner).ok());
+  ExpectConsistent(*owner);
+}
+
+TEST_F(DigestTest, ARowChangedBehindTheDigestIsCaughtByRecompute) {
+  auto rows = Make(10);
+  ASSERT_TRUE(tm_->CommitBulkEntries(loc_, rows).ok());
+  // A connection without the digest functions cannot write rows at all.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/library.db").c_str(), &raw), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_NE(sqlite3_exec(raw, "UPDATE entry SET name = 'forged' WHERE rowid = 1", nullptr, nullptr, &err),
+            SQLITE_OK);
+  EXPECT_NE(std::string(err ? err : ""), "");
+  sqlite3_free(err);
+  // With the triggers dropped (an attacker with the file), the stored
+  // digest no longer matches the rows.
+  ASSERT_EQ(
+      sqlite3_exec(raw, "DROP TRIGGER entry_digest_update; UPDATE entry SET name = 'forged' WHERE rowid = 1",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(raw);
+  auto stored = lib_->digests().Get(lib_->local_device());
+  auto computed = lib_->digests().Recompute(lib_->local_device());
+  ASSERT_TRUE(stored.ok() && computed.ok());
+  EXPECT_NE(stored->checksum(), computed->checksum());
+}
+
+TEST_F(DigestTest, FailedTransactionLeavesTheDigest) {
+  auto before = lib_->digests().Get(lib_->local_device());
+  ASSERT_TRUE(before.ok());
+  {
+    store::Transaction txn(lib_->db());
+    ASSERT_TRUE(txn.Begin().ok());
+    auto rows = Make(3);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i].seq = Seq(1000 + static_cast<int64_t>(i));
+    auto w = EntryWriter::Make(*lib_);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->PutEntries(lib_->local_device(), rows).ok());
+    EXPECT_TRUE(lib_->digests().pending());
+    // No Commit: the destructor rolls back.
+  }
+  EXPECT_FALSE(lib_->digests().pending());
+  auto after = lib_->digests().Get(lib_->local_device());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(before->checksum(), after->checksum());
+  ExpectConsistent(lib_->local_device());
+}
+
+TEST(CheckpointTest, SignVerifyAndTamper) {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  ASSERT_NE(key, nullptr);
+  // The key's id as TLS computes it (SHA-256 of the DER SPKI) is the one
+  // the checkpoint derives from the raw key.
+  unsigned char* der = nullptr;
+  int der_len = i2d_PUBKEY(key, &der);
+  ASSERT_GT(der_len, 0);
+  DeviceId tls_id;
+  unsigned int n = 0;
+  EVP_Digest(der, static_cast<size_t>(der_len), tls_id.bytes.data(), &n, EVP_sha256(), nullptr);
+  OPENSSL_free(der);
+
+  Uuid library = NewUuidV4();
+  LtHash h;
+  h.Add("row");
+  auto cp = SignCheckpoint(key, library, Epoch(5), Seq(42), h.checksum());
+  ASSERT_TRUE(cp.ok()) << cp.status().message();
+  EXPECT_EQ(DeviceIdOfEd25519(cp->public_key), tls_id);
+  EXPECT_EQ(cp->owner, OwnerUuidOf(tls_id));
+  EXPECT_TRUE(VerifyCheckpoint(*cp, library).ok());
+  // Another library, seq, digest or owner: refused.
+  EXPECT_FALSE(VerifyCheckpoint(*cp, NewUuidV4()).ok());
+  Checkpoint bad = *cp;
+  bad.seq = Seq(43);
+  EXPECT_FALSE(VerifyCheckpoint(bad, library).ok());
+  bad = *cp;
+  bad.digest[0] ^= 1;
+  EXPECT_FALSE(VerifyCheckpoint(bad, library).ok());
+  bad = *cp;
+  bad.owner = NewUuidV4();
+  EXPECT_FALSE(VerifyCheckpoint(bad, library).ok());
+  EVP_PKEY_free(key);
+}
+
+}  // namespace
+}  // namespace entrysync
