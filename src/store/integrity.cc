@@ -87,10 +87,11 @@ Status CheckOwnerDigests(store::Db& db, const std::string& dir, const Deadline& 
     if (stored->checksum() == computed->checksum()) continue;
     return Corruption("library " + dir + " is damaged: the rows of " + name +
                       " do not match their set digest (a value changed inside the file); " +
-                      (local ? "this device's own index cannot be trusted: restore the library from a backup, "
-                               "or create a new one and index the folders again"
-                             : "drop them with 'entrysync peer remove " + name +
-                                   " --purge' and pair it again to fetch them anew"));
+                      (local
+                           ? "this device's own index cannot be trusted: restore the library from a backup, "
+                             "or create a new one and index the folders again"
+                           : "drop them with 'entrysync peer remove " + name +
+                                 " --purge' and pair it again to fetch them anew"));
   }
   return Status::Ok();
 }

@@ -1,4 +1,3 @@
-#include "sync/trust.h"
 #include "sync/snapshot_download.h"
 
 #include <fcntl.h>
@@ -18,6 +17,7 @@
 #include "snapshot/snapshot.h"
 #include "sync/session_host.h"
 #include "sync/snapshot_cache.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 namespace {

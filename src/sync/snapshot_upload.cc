@@ -1,4 +1,3 @@
-#include "sync/trust.h"
 #include "sync/snapshot_upload.h"
 
 #include <fcntl.h>
@@ -11,6 +10,7 @@
 #include "proto/compress.h"
 #include "proto/convert.h"
 #include "sync/session_host.h"
+#include "sync/trust.h"
 
 namespace entrysync {
 
