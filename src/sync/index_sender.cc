@@ -164,7 +164,8 @@ Status IndexSender::OnCredit(const wire::Credit& c) {
   if (it != serves_.end()) it->second.credit += c.batches();
   if (c.has_ack() && !c.ack().owner().empty()) {
     ES_ASSIGN_OR_RETURN(Uuid o, UuidFromWire(c.ack().owner(), "owner"));
-    s_.peer_holds[o] = {Epoch(c.ack().epoch()), Seq(c.ack().seq()), s_.peer_holds[o].name};
+    s_.peer_holds[o] = {Epoch(c.ack().epoch()), Seq(c.ack().seq()), s_.peer_holds[o].name, 0,
+                        std::nullopt,           std::nullopt};
   }
   return Status::Ok();
 }
@@ -261,7 +262,7 @@ Status IndexSender::FinishServe(Serve& s, TransferProgress& p) {
   if (cp) *c.mutable_checkpoint() = CheckpointToWire(*cp);
   s_.Send(EncodeFrame(c));
   p.finished = s_.Now();
-  s_.peer_holds[s.owner] = {s.epoch, s.upto, p.owner_name};
+  s_.peer_holds[s.owner] = {s.epoch, s.upto, p.owner_name, 0, std::nullopt, std::nullopt};
   spdlog::info("served {} rows of {} to {} in {:.2f}s", p.done, p.owner_name, s_.peer_name,
                p.finished - p.started);
   // Changes committed while this transfer ran were not announced (OnAdvance
