@@ -106,14 +106,13 @@ class Control(es.EsTestCase):
         p = b.cli("snapshot", "import", snap, check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("already current", p.stderr)
-        # The imported rows flow on to A (which learns gamma by uuid only:
-        # B's announcement carries no name).
-        def a_holds_gamma():
-            for o in a.status()["owners"]:
-                if o["uuid"] == c.uuid and (o.get("watermark") or {}).get("seq") == c.max_seq():
-                    return o["entries"] == b.owner_entries("gamma")
-            return False
-        es.wait_until(a_holds_gamma, 10 * es.SLOW, "A to hold gamma's rows", on_timeout=lambda: es.logs(a, b))
+        # The imported rows do not flow on to A: gamma never signed a
+        # checkpoint (it never ran a daemon), so B cannot prove them and A
+        # does not take them from B (docs/trust.md).
+        time.sleep(2 * es.SLOW)
+        for o in a.status()["owners"]:
+            if o["uuid"] == c.uuid:
+                self.assertEqual(o["entries"], 0, "A took gamma's unprovable rows from B")
 
     def test_daemon_that_does_not_answer_then_kill9(self):
         a, b = self.a, self.b

@@ -209,7 +209,9 @@ class BatchChangeDuringTransfer(ChangeDuringTransfer):
         es.report("batch: change committed on A while B held alpha up to seq %d of %d" % (wm, self.seq0))
         # The transfer ends (B holds alpha up to the max seq it was asked at)...
         es.wait_watermark(b, "alpha", self.seq0, timeout=60 * es.SLOW, daemons=[a, b])
-        self.assertRegex(b.log(), r"pulled \d+ rows of alpha from alpha in [0-9.]+s \(batch\)")
+        # ...once its Current is written (just after the last batch).
+        es.wait_until(lambda: re.search(r"pulled \d+ rows of alpha from alpha in [0-9.]+s \(batch\)", b.log()),
+                      30 * es.SLOW, "B's pull to end", on_timeout=lambda: es.logs(a, b))
         self.converge("batch")
 
 
