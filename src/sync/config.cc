@@ -25,6 +25,10 @@ std::optional<Strategy> ParseStrategy(const std::string& name) {
   return std::nullopt;
 }
 
+Strategy StrategyFromWire(int s) {
+  return s >= 0 && s <= static_cast<int>(Strategy::kSnapshot) ? static_cast<Strategy>(s) : Strategy::kAuto;
+}
+
 Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing) {
   if (config.forced == Strategy::kBulk) return Strategy::kBatch;
   if (config.forced != Strategy::kAuto) return config.forced;
