@@ -301,8 +301,8 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
     EntryRecord& e = rows[i];
     e.uuid = uuid;
     e.uuid.bytes[8] ^= 0x20;
-    e.uuid.bytes[14] = static_cast<uint8_t>(i >> 8);
-    e.uuid.bytes[15] = static_cast<uint8_t>(i);
+    e.uuid.bytes[12] = static_cast<uint8_t>(i >> 8);  // byte 15 stays the device's own
+    e.uuid.bytes[13] = static_cast<uint8_t>(i);
     e.parent = i == 0 ? Uuid::Nil() : rows[0].uuid;
     e.location = loc_uuid;
     e.name = i == 0 ? "data" : "file-" + std::to_string(i) + ".txt";

@@ -218,7 +218,7 @@ std::vector<std::pair<es::MessageType, std::string>> Messages(const Alpha& a) {
 
   es::wire::SnapshotRequest sreq;
   sreq.set_owner(beta);
-  sreq.set_sha256(std::string(32, '\x5a'));
+  sreq.set_sha256(std::string(32, 'Z'));  // session_fuzzer: the digest beta offered
   sreq.set_transfer_id(9);
   sreq.set_max_chunks(2);
   add(T::kSnapshotRequest, sreq);
@@ -410,7 +410,7 @@ Seeds SessionSeeds(const Alpha& a) {
     req.set_strategy(es::wire::STRATEGY_SNAPSHOT);
     es::wire::SnapshotRequest sreq;
     sreq.set_owner(beta);
-    sreq.set_sha256(std::string(32, '\x5a'));
+    sreq.set_sha256(std::string(32, 'Z'));  // session_fuzzer: the digest beta offered
     sreq.set_transfer_id(9);
     sreq.set_max_chunks(2);
     es::wire::Credit more;

@@ -27,14 +27,19 @@
 // tmpfs: the service's connections are all closed between inputs) and the
 // service and loop are new, so no state crosses inputs. Downloaded .part
 // files are removed; snapshot exports that beta serves stay cached.
+// A SnapshotRequest whose sha256 is 32 bytes of 'Z' is sent with the
+// digest of the snapshot beta offered last (its exports carry their time,
+// so a seed cannot know it).
 // Properties: no crash, UB or leak; the loop comes to rest (no handler
-// storm: a session that keeps posting work without end is a finding); the
-// session ends when its peer closes; beta's own rows are never changed by
-// a peer.
+// storm: a session that keeps posting work without end is a finding); every
+// frame beta sends decodes within the frame limit alpha announced; the
+// session ends when its peer closes; beta's own rows are never changed by a
+// peer.
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
@@ -161,11 +166,51 @@ void RestoreLibrary() {
   }
 }
 
+// Alpha's side of the pipe: decodes what beta sends (every frame must
+// decode, within alpha's announced limit) and remembers the digest of
+// beta's last SnapshotOffer.
+class BetaFrames {
+ public:
+  explicit BetaFrames(size_t limit) : decoder_(limit) {}
+
+  void Feed(std::string_view data) {
+    decoder_.Feed(data);
+    for (;;) {
+      auto next = decoder_.Next();
+      if (!next.ok()) Fail("beta sent what alpha cannot decode: " + next.status().message());
+      if (!next->has_value()) return;
+      if ((*next)->type != es::MessageType::kSnapshotOffer) continue;
+      auto offer = es::ParseMessage<es::wire::SnapshotOffer>(**next);
+      if (!offer.ok()) Fail("beta sent an undecodable SnapshotOffer");
+      offered_sha256_ = offer->sha256();
+    }
+  }
+
+  // The payload alpha sends for a frame of `type`. Beta's snapshot exports
+  // carry the time they were made, so no seed can know their digest: a
+  // SnapshotRequest whose sha256 is 32 bytes of 'Z' asks for the snapshot
+  // beta offered last (any other sha256 goes as it is).
+  std::string Complete(es::MessageType type, std::string_view payload) const {
+    if (type != es::MessageType::kSnapshotRequest || offered_sha256_.empty()) return std::string(payload);
+    es::wire::SnapshotRequest r;
+    if (!r.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+        r.sha256() != std::string(32, 'Z'))
+      return std::string(payload);
+    r.set_sha256(offered_sha256_);
+    return r.SerializeAsString();
+  }
+
+ private:
+  es::FrameDecoder decoder_;
+  std::string offered_sha256_;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   google::protobuf::SetLogHandler(nullptr);
-  spdlog::set_level(spdlog::level::off);
+  // FUZZ_LOG=1 shows the session's log (to see what an input does).
+  spdlog::set_level(std::getenv("FUZZ_LOG") ? spdlog::level::debug : spdlog::level::off);
   g = new World;
   g->clock = new es::ManualClock;  // installed for the process's lifetime
   g->root = es::fuzz::ScratchRoot() + "/entrysync-session-fuzz-" + std::to_string(::getpid());
@@ -196,18 +241,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!started.ok()) Fail("service does not start: " + started.message());
     auto [alpha, beta_end] = es::MakePipe(exec, exec, es::fuzz::AlphaId(), es::fuzz::BetaId());
     std::shared_ptr<es::Session> session = svc.AddSession(std::move(beta_end), /*outbound=*/false);
-    alpha->Start([](std::string_view) {}, [](const es::Status&) {});
 
     es::wire::Hello hello = AlphaHello();
     (void)in.U8();
     std::string_view extension = in.Bytes(in.U16());
     if (!hello.MergeFromString(std::string(extension))) hello = AlphaHello();
+    // What beta sends must decode within the limit alpha announced (beta
+    // refuses limits under 64 KiB; its Hello goes out before it reads ours).
+    const size_t limit = hello.max_frame_bytes() != 0 ? std::max<size_t>(hello.max_frame_bytes(), 64 << 10)
+                                                      : es::kDefaultMaxFrameBytes;
+    BetaFrames heard(limit);
+    alpha->Start([&heard](std::string_view d) { heard.Feed(d); }, [](const es::Status&) {});
     alpha->Write(es::EncodeFrame(hello));
     while (!in.empty()) {
       const uint8_t ctl = in.U8();
       const std::string_view payload = in.Bytes(in.U16());
       if (ctl & 0x80) Run(io, 1s, &handlers);
-      alpha->Write(es::fuzz::FrameOf(static_cast<uint8_t>(es::fuzz::AnyMessageType(ctl & 0x7f)), payload));
+      const es::MessageType type = es::fuzz::AnyMessageType(ctl & 0x7f);
+      alpha->Write(es::fuzz::FrameOf(static_cast<uint8_t>(type), heard.Complete(type, payload)));
     }
     Run(io, 2s, &handlers);
     alpha.reset();  // the peer hangs up
