@@ -275,6 +275,20 @@ DeviceId AlphaId() {
   return id;
 }
 
+Uuid DeviceLocationUuid(const Uuid& device) {
+  Uuid u = device;
+  u.bytes[8] ^= 0x10;
+  return u;
+}
+
+Uuid DeviceEntryUuid(const Uuid& device, int i) {
+  Uuid u = device;  // byte 15 stays the device's own: devices never collide
+  u.bytes[8] ^= 0x20;
+  u.bytes[12] = static_cast<uint8_t>(i >> 8);
+  u.bytes[13] = static_cast<uint8_t>(i);
+  return u;
+}
+
 Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const std::string& name,
                                                    const Uuid& uuid, const DeviceId& id, Epoch epoch,
                                                    int entries) {
@@ -290,8 +304,7 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
   EventBus bus;
   TransactionManager tm(*lib, bus);
   ES_ASSIGN_OR_RETURN(LocationInfo loc, tm.AddLocation("/data", "data"));
-  Uuid loc_uuid = uuid;
-  loc_uuid.bytes[8] ^= 0x10;
+  const Uuid loc_uuid = DeviceLocationUuid(uuid);
   ES_ASSIGN_OR_RETURN(store::Stmt fix, lib->db().Prepare("UPDATE location SET uuid = ? WHERE id = ?"));
   fix.Bind(1, loc_uuid).Bind(2, loc.id.value());
   ES_RETURN_IF_ERROR(fix.Run());
@@ -299,10 +312,7 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
   std::vector<EntryRecord> rows(entries);
   for (int i = 0; i < entries; ++i) {
     EntryRecord& e = rows[i];
-    e.uuid = uuid;
-    e.uuid.bytes[8] ^= 0x20;
-    e.uuid.bytes[12] = static_cast<uint8_t>(i >> 8);  // byte 15 stays the device's own
-    e.uuid.bytes[13] = static_cast<uint8_t>(i);
+    e.uuid = DeviceEntryUuid(uuid, i);
     e.parent = i == 0 ? Uuid::Nil() : rows[0].uuid;
     e.location = loc_uuid;
     e.name = i == 0 ? "data" : "file-" + std::to_string(i) + ".txt";

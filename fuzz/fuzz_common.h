@@ -114,6 +114,11 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
                                                    const Uuid& uuid, const DeviceId& id, Epoch epoch,
                                                    int entries);
 
+// The uuids of the rows MakeDeviceLibrary makes for device `device`: its
+// location, and its entry number `i` (0 = the location's root folder).
+Uuid DeviceLocationUuid(const Uuid& device);
+Uuid DeviceEntryUuid(const Uuid& device, int i);
+
 // A folder for scratch files: /dev/shm when it is writable (SQLite on
 // tmpfs: no disk I/O per input), else the system's temporary folder.
 std::string ScratchRoot();

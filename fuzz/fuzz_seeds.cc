@@ -374,6 +374,41 @@ Seeds SessionSeeds(const Alpha& a) {
     s.push_back(hello + Rec(kRun, T::kStateRequest, req) + Rec(kRun, T::kStateRequest, plain));
   }
 
+  // After that pull, alpha pushes rows that reuse the uuids of beta's own
+  // location and entry (a peer must never take over this device's rows).
+  {
+    es::BatchHeader h;
+    h.owner = es::fuzz::AlphaUuid();
+    h.epoch = es::fuzz::AlphaEpoch();
+    h.transfer_id = 1;
+    h.codec = es::Codec::kNone;
+    auto locs = *es::BuildLocationBatch(h, a.locations);
+    locs.set_from_seq(0);
+    auto rows = *es::BuildEntryBatch(h, a.entries);
+    rows.set_from_seq(0);
+    es::wire::Current cur;
+    cur.set_owner(alpha);
+    cur.set_epoch(epoch);
+    cur.set_seq(3);
+    cur.set_transfer_id(1);
+    es::EntryRecord stolen = a.entries.back();
+    stolen.uuid = es::fuzz::DeviceEntryUuid(es::fuzz::BetaUuid(), 1);
+    stolen.seq = es::Seq(9);
+    es::wire::StateChange change;
+    change.set_owner(alpha);
+    change.set_epoch(epoch);
+    es::EntryToWire(stolen, change.mutable_entry());
+    es::LocationRecord taken = a.locations[0];
+    taken.uuid = es::fuzz::DeviceLocationUuid(es::fuzz::BetaUuid());
+    taken.seq = es::Seq(10);
+    h.transfer_id = 0;  // a live push of locations
+    auto push = *es::BuildLocationBatch(h, std::span(&taken, 1));
+    const std::string pulled =
+        hello + Rec(kRun, T::kStateBatch, locs) + Rec(0, T::kStateBatch, rows) + Rec(0, T::kCurrent, cur);
+    s.push_back(pulled + Rec(kRun, T::kStateChange, change));
+    s.push_back(pulled + Rec(kRun, T::kStateBatch, push));
+  }
+
   // Beta is offered alpha's snapshot, asks for it, gets it in two chunks
   // (raw, then zstd) and imports it.
   {

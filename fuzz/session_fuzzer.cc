@@ -90,15 +90,19 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-// Beta's own rows, as a string to compare: count, seqs and names.
+// Beta's own rows, as a string to compare: its entries (count, seqs, names)
+// and its locations (count, roots).
 std::string OwnRows(es::Library& lib) {
   auto st = lib.db().Prepare(
-      "SELECT count(*), coalesce(sum(seq), 0), coalesce(group_concat(name, '/'), '') FROM entry"
-      " WHERE owner = (SELECT id FROM device WHERE is_local = 1)");
+      "SELECT count(*), coalesce(sum(seq), 0), coalesce(group_concat(name, '/'), ''),"
+      " (SELECT count(*) || ':' || coalesce(group_concat(root_path, '|'), '') FROM location"
+      "  WHERE owner = (SELECT id FROM device WHERE is_local = 1))"
+      " FROM entry WHERE owner = (SELECT id FROM device WHERE is_local = 1)");
   Check(st.ok(), "own-rows query prepares");
   auto row = st->Step();
   Check(row.ok() && *row, "own-rows query runs");
-  return std::to_string(st->Int(0)) + ":" + std::to_string(st->Int(1)) + ":" + std::string(st->Text(2));
+  return std::to_string(st->Int(0)) + ":" + std::to_string(st->Int(1)) + ":" + std::string(st->Text(2)) +
+         ":" + std::string(st->Text(3));
 }
 
 void Fail(const std::string& why) {
