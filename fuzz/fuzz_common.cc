@@ -3,17 +3,21 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "base/event_bus.h"
 #include "base/hash.h"
 #include "proto/batch.h"
 #include "proto/convert.h"
+#include "snapshot/snapshot.h"
 #include "store/transaction_manager.h"
 #include "sync/config.h"
 
@@ -326,6 +330,21 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
   }
   ES_RETURN_IF_ERROR(tm.CommitBulkEntries(loc, rows).status());
   return lib;
+}
+
+Result<std::string> SmallSnapshot(Library& lib, const std::string& path) {
+  ES_RETURN_IF_ERROR(ExportSnapshot(lib, lib.local_device(), path).status());
+  sqlite3* db = nullptr;
+  const bool shrunk =
+      sqlite3_open(path.c_str(), &db) == SQLITE_OK &&
+      sqlite3_exec(db, "PRAGMA page_size = 512; VACUUM;", nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  if (!shrunk) return Internal("cannot rewrite " + path + " with small pages");
+  ES_RETURN_IF_ERROR(InspectSnapshot(path).status());
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
 }
 
 std::string ScratchRoot() {

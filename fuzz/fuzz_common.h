@@ -114,6 +114,11 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
                                                    const Uuid& uuid, const DeviceId& id, Epoch epoch,
                                                    int entries);
 
+// A snapshot of `lib`'s own rows written at `path` (ExportSnapshot), then
+// rewritten with 512-byte pages (small inputs for a fuzzer; readers take any
+// page size). Returns the file's bytes; fails when it does not inspect.
+Result<std::string> SmallSnapshot(Library& lib, const std::string& path);
+
 // The uuids of the rows MakeDeviceLibrary makes for device `device`: its
 // location, and its entry number `i` (0 = the location's root folder).
 Uuid DeviceLocationUuid(const Uuid& device);

@@ -5,7 +5,6 @@
 // compressed payloads, snapshot files, whole session exchanges with the
 // identities of fuzz_common.h) so the fuzzers start past the checksums and
 // the handshake and reach the decoders and handlers.
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,7 +13,6 @@
 #include <functional>
 #include <map>
 #include <span>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,13 +37,6 @@ using Seeds = std::vector<std::string>;
 void Die(const std::string& why) {
   std::fprintf(stderr, "fuzz_seeds: %s\n", why.c_str());
   std::exit(1);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string WithSize(char mode, const es::Compressed& c, size_t raw) {
@@ -88,17 +79,9 @@ Alpha MakeAlpha() {
     auto locs = l.ListLocations(l.local_device());
     if (!locs.ok()) Die(locs.status().message());
     for (const auto& loc : *locs) a.locations.push_back(loc.record);
-    const std::string path = dir + "/alpha.snapshot";
-    auto exported = es::ExportSnapshot(l, l.local_device(), path);
-    if (!exported.ok()) Die(exported.status().message());
-    sqlite3* db = nullptr;
-    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA page_size = 512; VACUUM;", nullptr, nullptr, nullptr) != SQLITE_OK)
-      Die("cannot shrink the snapshot's pages");
-    sqlite3_close(db);
-    auto checked = es::InspectSnapshot(path);
-    if (!checked.ok()) Die("the shrunk snapshot does not inspect: " + checked.status().message());
-    a.snapshot = ReadFile(path);
+    auto snapshot = es::fuzz::SmallSnapshot(l, dir + "/alpha.snapshot");
+    if (!snapshot.ok()) Die(snapshot.status().message());
+    a.snapshot = *snapshot;
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -287,8 +270,40 @@ Seeds BatchSeeds(const Alpha& a) {
 }
 
 Seeds SnapshotSeeds(const Alpha& a) {
-  // Flags: bit 0 repairs the header, bit 1 imports with the file's digest.
-  return {'\x00' + a.snapshot, '\x01' + a.snapshot, '\x02' + a.snapshot, '\x03' + a.snapshot};
+  // Flags: bit 0 repairs the header, bit 1 imports with the file's digest,
+  // bit 2 makes the file by running SQL on a valid snapshot.
+  Seeds s = {'\x00' + a.snapshot, '\x01' + a.snapshot, '\x02' + a.snapshot, '\x03' + a.snapshot};
+  const std::string beta_location =
+      es::HexEncode(es::fuzz::DeviceLocationUuid(es::fuzz::BetaUuid()).bytes.data(), 16);
+  const std::string beta_entry =
+      es::HexEncode(es::fuzz::DeviceEntryUuid(es::fuzz::BetaUuid(), 1).bytes.data(), 16);
+  const std::vector<std::string> edits = {
+      "",
+      "UPDATE meta SET value = 7 WHERE key = 'entries';",
+      "UPDATE meta SET value = x'00' WHERE key = 'owner_uuid';",
+      "UPDATE meta SET value = 'x' WHERE key = 'epoch'; INSERT INTO meta VALUES('unknown', 1);",
+      "DELETE FROM meta WHERE key = 'created_ms'; UPDATE meta SET value = -1 WHERE key = 'max_seq';",
+      "DELETE FROM location; UPDATE meta SET value = 0 WHERE key = 'locations';",
+      "INSERT INTO entry SELECT seq + 100, randomblob(16), location, parent, name, extension, kind, size, "
+      "inode,"
+      " created_ns, modified_ns, accessed_ns, content_hash, deleted FROM entry;"
+      " UPDATE meta SET value = 6 WHERE key = 'entries'; UPDATE meta SET value = 200 WHERE key = 'max_seq';",
+      "UPDATE entry SET kind = 7, deleted = 3, parent = x'01', content_hash = x'';",
+      "UPDATE entry SET uuid = (SELECT uuid FROM entry LIMIT 1);",
+      "UPDATE entry SET location = 99;",
+      "UPDATE location SET uuid = x'" + beta_location + "';",
+      "UPDATE entry SET uuid = x'" + beta_entry + "' WHERE seq = 3;",
+      "UPDATE meta SET value = x'" + es::HexEncode(es::fuzz::BetaUuid().bytes.data(), 16) +
+          "' WHERE key = 'owner_uuid';",
+      "CREATE TABLE rows AS SELECT * FROM entry; DROP TABLE entry; CREATE VIEW entry AS SELECT * FROM rows;",
+      "CREATE INDEX by_uuid ON entry(uuid); CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END;",
+      "PRAGMA application_id = 0; PRAGMA user_version = 2;",
+  };
+  for (const std::string& sql : edits) {
+    s.push_back('\x04' + sql);
+    s.push_back('\x06' + sql);
+  }
+  return s;
 }
 
 // A session_fuzzer record: ctl, u16 length, payload.

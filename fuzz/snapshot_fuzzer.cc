@@ -10,6 +10,12 @@
 //   bit 1  import with the file's own SHA-256 as the expected digest (a
 //          download: the content checksum is skipped, so altered rows reach
 //          the insert); without it the import recomputes the checksum.
+//   bit 2  the rest is not a file but SQL, run on a copy of a valid
+//          snapshot (alpha's 3 entries, made at start) to make the file:
+//          structure-aware mutation (wrong types in meta, rows that clash,
+//          views and triggers in place of tables) that byte flips of a
+//          b-tree rarely reach. The SQL runs bounded (progress handler, 1 MiB
+//          values, 256 pages, no ATTACH).
 // The file is written to tmpfs (/dev/shm when there) and the library lives
 // there too. The library (id fuzz::LibraryId(), this device fuzz::BetaUuid())
 // is made once; an import that succeeded is undone by deleting what it
@@ -20,6 +26,7 @@
 // check of InspectSnapshot but the checksum the digest stands for.
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -27,9 +34,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/hash.h"
@@ -45,6 +54,7 @@ namespace {
 struct Scratch {
   std::string dir;
   std::string file;
+  std::string valid;  // alpha's snapshot: what SQL mode edits
   std::unique_ptr<es::Library> lib;
   es::store::Stmt counts;  // on lib: see Counts
 };
@@ -75,6 +85,37 @@ void RepairHeader(std::string* file) {
   if (page_size < 512 || (page_size & (page_size - 1)) != 0) return;
   PutBe32(h + 28, static_cast<uint32_t>(file->size() / page_size));
   PutBe32(h + 92, Be32(h + 24));
+}
+
+// SQL mode: no ATTACH or DETACH (no file but the snapshot is touched), no
+// PRAGMA max_page_count (the size stays bounded).
+int Authorize(void*, int action, const char* a, const char*, const char*, const char*) {
+  if (action == SQLITE_ATTACH || action == SQLITE_DETACH) return SQLITE_DENY;
+  if (action == SQLITE_PRAGMA && a != nullptr && std::string_view(a) == "max_page_count") return SQLITE_DENY;
+  return SQLITE_OK;
+}
+
+// Bit 2: the valid snapshot, edited by `sql` (its errors are ignored:
+// whatever the statements before the failing one did stays).
+std::string EditedSnapshot(const std::string& sql) {
+  std::ofstream(g->file, std::ios::binary | std::ios::trunc) << g->valid;
+  sqlite3* db = nullptr;
+  if (sqlite3_open(g->file.c_str(), &db) == SQLITE_OK) {
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1 << 20);
+    sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, 1 << 16);
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    (void)sqlite3_exec(db, "PRAGMA max_page_count = 256", nullptr, nullptr, nullptr);
+    sqlite3_set_authorizer(db, Authorize, nullptr);
+    int steps = 0;
+    sqlite3_progress_handler(
+        db, 1000, [](void* n) { return ++*static_cast<int*>(n) > 1000 ? 1 : 0; }, &steps);
+    (void)sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  sqlite3_close(db);
+  std::error_code ec;
+  std::filesystem::remove(g->file + "-journal", ec);
+  std::ifstream in(g->file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Rows of every table a failed import must leave alone.
@@ -117,6 +158,17 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::abort();
   }
   g->lib = std::move(*lib);
+  {
+    auto alpha = es::fuzz::MakeDeviceLibrary(g->dir + "/alpha", "alpha", es::fuzz::AlphaUuid(),
+                                             es::fuzz::AlphaId(), es::fuzz::AlphaEpoch(), 3);
+    if (!alpha.ok()) std::abort();
+    auto valid = es::fuzz::SmallSnapshot(**alpha, g->dir + "/alpha.snapshot");
+    if (!valid.ok()) {
+      std::fprintf(stderr, "snapshot_fuzzer: %s\n", valid.status().message().c_str());
+      std::abort();
+    }
+    g->valid = *valid;
+  }
   auto counts = g->lib->db().Prepare(
       "SELECT (SELECT count(*) FROM device), (SELECT count(*) FROM location), (SELECT count(*) FROM entry),"
       " (SELECT count(*) FROM watermark), (SELECT coalesce(sum(seq), 0) FROM entry)");
@@ -130,6 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
   std::string file(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (flags & 4) file = EditedSnapshot(file);
   if (flags & 1) RepairHeader(&file);
   std::ofstream(g->file, std::ios::binary | std::ios::trunc) << file;
 
