@@ -25,8 +25,10 @@ std::optional<Strategy> ParseStrategy(const std::string& name) {
   return std::nullopt;
 }
 
-Strategy StrategyFromWire(int s) {
-  return s >= 0 && s <= static_cast<int>(Strategy::kSnapshot) ? static_cast<Strategy>(s) : Strategy::kAuto;
+Strategy StrategyFromWire(int wire_strategy) {
+  return wire_strategy >= 0 && wire_strategy <= static_cast<int>(Strategy::kSnapshot)
+             ? static_cast<Strategy>(wire_strategy)
+             : Strategy::kAuto;
 }
 
 Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing) {
