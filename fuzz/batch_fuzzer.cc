@@ -9,54 +9,36 @@
 //   5  Builds EntryRecords from the bytes and checks the round trip is exact
 //      (encoder side: odd names, times, uuids, parents).
 //   6  Opens a StateBatch parsed from the bytes.
+//   7  Wraps the bytes (columnar records) in a StateBatch whose header is
+//      right: CRC-32, sizes, codec none, and the record count and seq
+//      range the records decode to (unless flag bit 0 asks for the ones in
+//      the input). Mode 6 rarely gets past the checksum; this reaches the
+//      decoders and the header cross-checks through the openers the sync
+//      layer calls. Property: a batch whose header matches its records
+//      opens, to exactly those records.
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/hash.h"
+#include "fuzz_common.h"
 #include "proto/batch.h"
 #include "proto/batch_codec.h"
 #include "proto/compress.h"
 #include "proto/varint.h"
 
 namespace es = entrysync;
+using es::fuzz::Check;
+using es::fuzz::Source;
 
 namespace {
-
-void Check(bool cond) {
-  if (!cond) std::abort();
-}
-
-// Pulls typed values out of the fuzz input (zeros when exhausted).
-class Source {
- public:
-  explicit Source(std::string_view s) : s_(s) {}
-  bool empty() const { return s_.empty(); }
-  uint8_t U8() {
-    if (s_.empty()) return 0;
-    uint8_t v = static_cast<uint8_t>(s_[0]);
-    s_.remove_prefix(1);
-    return v;
-  }
-  uint64_t U64() {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | U8();
-    return v;
-  }
-  std::string Str(size_t max) {
-    size_t n = std::min<size_t>(U8() % (max + 1), s_.size());
-    std::string out(s_.substr(0, n));
-    s_.remove_prefix(n);
-    return out;
-  }
-
- private:
-  std::string_view s_;
-};
 
 void EntryRoundTrip(std::string_view in) {
   Source src(in);
@@ -93,7 +75,55 @@ void EntryRoundTrip(std::string_view in) {
     v.push_back(std::move(e));
   }
   auto back = es::DecodeEntries(es::EncodeEntries(v));
-  Check(back.ok() && *back == v);
+  Check(back.ok() && *back == v, "records built from the input round-trip");
+}
+
+// Mode 7: `in` = flags byte, then 16 owner bytes, then columnar records.
+void WrappedBatch(std::string_view in) {
+  Source src(in);
+  const uint8_t flags = src.U8();
+  const std::string owner(src.Bytes(16));
+  const std::string_view records = src.Rest();
+  es::wire::StateBatch b;
+  b.set_owner(owner);
+  b.set_codec(es::wire::CODEC_NONE);
+  b.set_payload(std::string(records));
+  b.set_uncompressed_size(static_cast<uint32_t>(records.size()));
+  b.set_checksum(es::Crc32(records.data(), records.size()));
+  const bool locations = !records.empty() && records[0] == 'L';
+  b.set_model(locations ? es::wire::MODEL_LOCATION : es::wire::MODEL_ENTRY);
+  std::optional<size_t> count;
+  int64_t lo = 0, hi = 0;
+  auto range = [&](const auto& rows) {
+    count = rows.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      lo = i == 0 ? rows[i].seq.value() : std::min(lo, rows[i].seq.value());
+      hi = i == 0 ? rows[i].seq.value() : std::max(hi, rows[i].seq.value());
+    }
+  };
+  auto entries = es::DecodeEntries(records);
+  auto locs = es::DecodeLocations(records);
+  if (entries.ok()) range(*entries);
+  if (locs.ok()) range(*locs);
+  const bool header_from_input = flags & 1;
+  if (header_from_input || !count) {
+    b.set_record_count(static_cast<uint32_t>(src.U64()));
+    b.set_first_seq(static_cast<int64_t>(src.U64()));
+    b.set_last_seq(static_cast<int64_t>(src.U64()));
+  } else {
+    b.set_record_count(static_cast<uint32_t>(*count));
+    b.set_first_seq(lo);
+    b.set_last_seq(hi);
+  }
+  es::BatchLimits limits;
+  limits.max_uncompressed_bytes = 1 << 20;
+  auto opened_entries = es::OpenEntryBatch(b, limits);
+  auto opened_locations = es::OpenLocationBatch(b, limits);
+  const bool matches = count && owner.size() == 16 && !header_from_input && *count <= limits.max_records;
+  if (matches && entries.ok() && !locations)
+    Check(opened_entries.ok() && *opened_entries == *entries, "a well-formed entry batch opens");
+  if (matches && locs.ok() && locations)
+    Check(opened_locations.ok() && *opened_locations == *locs, "a well-formed location batch opens");
 }
 
 }  // namespace
@@ -105,14 +135,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const uint8_t mode = data[0] % 7;
+  const uint8_t mode = data[0] % 8;
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (mode) {
     case 0: {
       auto r = es::DecodeEntries(in);
       if (r.ok()) {
         auto again = es::DecodeEntries(es::EncodeEntries(*r));
-        Check(again.ok() && *again == *r);
+        Check(again.ok() && *again == *r, "decoded entries re-encode to themselves");
       }
       break;
     }
@@ -120,7 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto r = es::DecodeLocations(in);
       if (r.ok()) {
         auto again = es::DecodeLocations(es::EncodeLocations(*r));
-        Check(again.ok() && *again == *r);
+        Check(again.ok() && *again == *r, "decoded locations re-encode to themselves");
       }
       break;
     }
@@ -132,7 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                static_cast<uint8_t>(in[2]));
       const es::Codec codec = mode == 2 ? es::Codec::kZstd : mode == 3 ? es::Codec::kGzip : es::Codec::kNone;
       auto r = es::Decompress(codec, in.substr(3), expected, 1 << 20);
-      if (r.ok()) Check(r->size() == expected);
+      if (r.ok()) Check(r->size() == expected, "decompression yields the expected size");
       break;
     }
     case 5:
@@ -147,6 +177,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)es::OpenLocationBatch(b, limits);
       break;
     }
+    case 7:
+      WrappedBatch(in);
+      break;
   }
   return 0;
 }

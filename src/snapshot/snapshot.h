@@ -60,9 +60,10 @@ Result<SnapshotInfo> ExportSnapshot(Library& lib, DeviceRowId owner, const std::
 
 // Opens the snapshot at `path` read-only and checks it: SQLite header and
 // page count against the file size, application id and format version,
-// PRAGMA quick_check, metadata present and well-typed, row counts and the
-// content checksum of every row against the metadata, no entry above
-// max_seq. Returns its info (sha256 of the whole file included). A file that
+// PRAGMA quick_check, its structure exactly the format's (tables only: no
+// view or trigger, whose SQL would run), metadata present and well-typed,
+// row counts and the content checksum of every row against the metadata, no
+// entry above max_seq. Returns its info (sha256 of the whole file included). A file that
 // is not a snapshot, truncated or altered fails with Corruption (or
 // InvalidArgument for a newer format version), one line naming the file.
 // Needs no Library.

@@ -10,6 +10,9 @@
 #include "snapshot/snapshot_shared.h"
 #include "snapshot/snapshot_sum.h"
 
+// Generated from src/snapshot/schema/*.sql (cmake/embed.cmake).
+extern const char* const es_snapshot_schema_texts[];
+
 namespace entrysync {
 namespace snapshot_internal {
 namespace {
@@ -108,6 +111,61 @@ Status QuickCheck(ReadOnlyDb& db) {
   std::string res = r == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) : db.ErrMsg();
   sqlite3_finalize(st);
   if (res != "ok") return Corruption("quick_check: " + res);
+  return Status::Ok();
+}
+
+// The structure of the database on `db`: every schema object (type, name,
+// table) and every column of the format's tables (name, type, not null,
+// primary key), one line each; comments and CHECK constraints aside. The
+// error of SQLite when it cannot read the schema.
+Result<std::string> StructureOf(sqlite3* db) {
+  std::string out;
+  auto each_row = [&](const std::string& sql) -> Status {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      return Corruption(sqlite3_errmsg(db));
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        const unsigned char* v = sqlite3_column_text(st, i);
+        out += v ? reinterpret_cast<const char*>(v) : "NULL";
+        out += '|';
+      }
+      out += '\n';
+    }
+    Status s = r == SQLITE_DONE ? Status::Ok() : Corruption(sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return s;
+  };
+  ES_RETURN_IF_ERROR(each_row("SELECT type, name, tbl_name FROM main.sqlite_schema ORDER BY name"));
+  for (const char* table : {"meta", "location", "entry"})
+    ES_RETURN_IF_ERROR(
+        each_row(std::string("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo('") + table + "')"));
+  return out;
+}
+
+// A file's SQL runs when it is read: a view, a trigger or a table of
+// another shape in place of the format's could make reading it do anything
+// SQL can (a recursive view never ends). So the structure must be exactly
+// the one the writer creates from the format's schema.
+Status CheckStructure(ReadOnlyDb& db) {
+  static const Result<std::string> expected = []() -> Result<std::string> {
+    sqlite3* mem = nullptr;
+    if (sqlite3_open(":memory:", &mem) != SQLITE_OK) {
+      sqlite3_close(mem);
+      return Internal("cannot open an in-memory database");
+    }
+    Result<std::string> r = Internal("the snapshot schema does not build");
+    if (sqlite3_exec(mem, es_snapshot_schema_texts[kSnapshotFormatVersion - 1], nullptr, nullptr, nullptr) ==
+        SQLITE_OK)
+      r = StructureOf(mem);
+    sqlite3_close(mem);
+    return r;
+  }();
+  ES_RETURN_IF_ERROR(expected.status());
+  ES_ASSIGN_OR_RETURN(std::string actual, StructureOf(db.raw()));
+  if (actual != *expected)
+    return Corruption("tables, views, indexes or triggers are not the snapshot format's");
   return Status::Ok();
 }
 
@@ -226,6 +284,7 @@ Result<SnapshotInfo> CheckContents(const std::string& path, const FileScan& scan
   ES_RETURN_IF_ERROR(db.Open(path));
   ES_RETURN_IF_ERROR(RegisterSum(db.raw()));
   ES_RETURN_IF_ERROR(QuickCheck(db));
+  ES_RETURN_IF_ERROR(CheckStructure(db));
   ES_ASSIGN_OR_RETURN(Meta m, ReadCheckedMeta(db));
   ES_RETURN_IF_ERROR(CheckRows(db, m));
   if (check_sum) ES_RETURN_IF_ERROR(CheckContentSum(db, m));

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include "base/hash.h"
@@ -56,9 +57,12 @@ Result<FileScan> ScanFile(const std::string& path, bool fsync_it) {
   }
   FileScan out;
   Sha256 sha;
-  std::string buf(1 << 20, '\0');
+  // Not zeroed: read() fills what is used (a scan of a small file would
+  // otherwise spend most of its time clearing the buffer).
+  constexpr size_t kBufBytes = 1 << 20;
+  auto buf = std::make_unique_for_overwrite<char[]>(kBufBytes);
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.get(), kBufBytes);
     if (n < 0) {
       if (errno == EINTR) continue;
       int e = errno;
@@ -68,9 +72,9 @@ Result<FileScan> ScanFile(const std::string& path, bool fsync_it) {
     if (n == 0) break;
     if (out.size < sizeof(out.header)) {
       size_t k = std::min<size_t>(sizeof(out.header) - out.size, static_cast<size_t>(n));
-      std::memcpy(out.header + out.size, buf.data(), k);
+      std::memcpy(out.header + out.size, buf.get(), k);
     }
-    sha.Update(buf.data(), static_cast<size_t>(n));
+    sha.Update(buf.get(), static_cast<size_t>(n));
     out.size += static_cast<uint64_t>(n);
   }
   if (fsync_it && ::fsync(fd) != 0) {

@@ -1,6 +1,7 @@
 #include "snapshot/snapshot.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdio>
@@ -273,6 +274,46 @@ TEST_F(SnapshotTest, EveryFlippedByteIsRefusedOrHarmless) {
   }
   EXPECT_GT(refused, 0);
   std::printf("flip scan: %d refused, %d harmless of %zu bytes\n", refused, harmless, bytes.size());
+}
+
+// A file's SQL runs when it is read. A snapshot whose `entry` is a view
+// (here of the very same rows, so every count and the checksum agree, or
+// an endless recursive one, which made inspection spin for as long as the
+// view runs) or that carries a trigger is not the format: refused at once.
+TEST_F(SnapshotTest, ViewsAndTriggersInPlaceOfTheTablesAreRefused) {
+  std::string file = Snap("alpha.snap");
+  ASSERT_TRUE(ExportSnapshot(*a_->lib, a_->lib->local_device(), file).ok());
+  const std::string good = ReadAll(file);
+  const std::string columns =
+      "seq, uuid, location, parent, name, extension, kind, size, inode, created_ns, modified_ns,"
+      " accessed_ns, content_hash, deleted";
+  const std::vector<std::string> edits = {
+      "CREATE TABLE rows AS SELECT * FROM entry; DROP TABLE entry;"
+      " CREATE VIEW entry AS SELECT * FROM rows ORDER BY seq;",
+      "DROP TABLE entry; CREATE VIEW entry(" + columns +
+          ") AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 20000000)"
+          " SELECT x, randomblob(16), 1, NULL, 'n', '', 0, 0, 0, 0, 0, 0, NULL, 0 FROM n;",
+      "CREATE TRIGGER t AFTER DELETE ON location BEGIN SELECT 1; END;",
+  };
+  for (const std::string& sql : edits) {
+    std::string bad = Snap("edited.snap");
+    WriteAll(bad, good);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(bad.c_str(), &db), SQLITE_OK);
+    const std::string script = "PRAGMA journal_mode = DELETE; " + sql + " VACUUM;";
+    ASSERT_EQ(sqlite3_exec(db, script.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    auto t0 = std::chrono::steady_clock::now();
+    auto info = InspectSnapshot(bad);
+    ASSERT_FALSE(info.ok()) << sql;
+    EXPECT_EQ(info.status().code(), Code::kCorruption);
+    EXPECT_NE(info.status().message().find("not the snapshot format's"), std::string::npos)
+        << info.status().message();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    LibState before = StateOf(*b_->lib, alpha_);
+    EXPECT_FALSE(ImportSnapshot(*b_->lib, bad, std::nullopt).ok());
+    EXPECT_EQ(StateOf(*b_->lib, alpha_), before);
+  }
 }
 
 TEST_F(SnapshotTest, FailureInsideTheTransactionRollsBackEverything) {

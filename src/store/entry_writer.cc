@@ -14,7 +14,11 @@ constexpr const char* kUpsertEntry =
     " kind = excluded.kind, size = excluded.size, inode = excluded.inode,"
     " created_ns = excluded.created_ns, modified_ns = excluded.modified_ns,"
     " accessed_ns = excluded.accessed_ns, content_hash = excluded.content_hash,"
-    " seq = excluded.seq, deleted = excluded.deleted";
+    " seq = excluded.seq, deleted = excluded.deleted"
+    // A row belongs to one owner for good: a uuid another owner holds is
+    // left alone (no peer takes over this device's rows, or another's).
+    " WHERE entry.owner = excluded.owner";
+constexpr const char* kOnlyIfNewerEntry = " AND excluded.seq > entry.seq";
 
 // PutEntries writes this many rows per statement: one statement keeps its
 // cursors open across rows, so the uuid and (owner, seq) index inserts take
@@ -51,7 +55,9 @@ void BindEntry(store::Stmt& st, int base, DeviceRowId owner, LocationRowId loc, 
 constexpr const char* kPutLocation =
     "INSERT INTO location(uuid, owner, root_path, name, seq, deleted) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
     " ON CONFLICT(uuid) DO UPDATE SET owner = excluded.owner, root_path = excluded.root_path,"
-    " name = excluded.name, seq = excluded.seq, deleted = excluded.deleted";
+    " name = excluded.name, seq = excluded.seq, deleted = excluded.deleted"
+    " WHERE location.owner = excluded.owner";  // as for entries
+constexpr const char* kOnlyIfNewerLocation = " AND excluded.seq > location.seq";
 
 }  // namespace
 
@@ -59,18 +65,21 @@ Result<EntryWriter> EntryWriter::Make(Library& lib) {
   EntryWriter w(lib);
   store::Db& db = lib.db();
   ES_ASSIGN_OR_RETURN(w.put_entry_, db.Prepare(EntrySql(1)));
-  ES_ASSIGN_OR_RETURN(w.put_entry_newer_, db.Prepare(EntrySql(1) + " WHERE excluded.seq > entry.seq"));
+  ES_ASSIGN_OR_RETURN(w.put_entry_newer_, db.Prepare(EntrySql(1) + kOnlyIfNewerEntry));
   ES_ASSIGN_OR_RETURN(w.put_location_, db.Prepare(kPutLocation));
-  ES_ASSIGN_OR_RETURN(w.put_location_newer_,
-                      db.Prepare(std::string(kPutLocation) + " WHERE excluded.seq > location.seq"));
-  ES_ASSIGN_OR_RETURN(w.find_location_, db.Prepare("SELECT id FROM location WHERE uuid = ?"));
+  ES_ASSIGN_OR_RETURN(w.put_location_newer_, db.Prepare(std::string(kPutLocation) + kOnlyIfNewerLocation));
+  ES_ASSIGN_OR_RETURN(w.find_location_, db.Prepare("SELECT id FROM location WHERE uuid = ? AND owner = ?"));
   return w;
 }
 
-Result<LocationRowId> EntryWriter::LocationRow(const Uuid& location) {
+Result<LocationRowId> EntryWriter::LocationRow(DeviceRowId owner, const Uuid& location) {
+  if (owner != locations_owner_) {
+    locations_.clear();
+    locations_owner_ = owner;
+  }
   auto it = locations_.find(location);
   if (it != locations_.end()) return it->second;
-  find_location_.Bind(1, location);
+  find_location_.Bind(1, location).Bind(2, owner.value());
   auto row = find_location_.Step();
   LocationRowId id(row.ok() && *row ? find_location_.Int(0) : 0);
   find_location_.Reset();
@@ -81,7 +90,7 @@ Result<LocationRowId> EntryWriter::LocationRow(const Uuid& location) {
 }
 
 Result<bool> EntryWriter::PutEntry(DeviceRowId owner, const EntryRecord& r, bool only_if_newer) {
-  auto loc = LocationRow(r.location);
+  auto loc = LocationRow(owner, r.location);
   if (!loc.ok()) {
     return InvalidArgument("entry " + r.uuid.ToString() + " refers to " + loc.status().message());
   }
@@ -136,7 +145,7 @@ Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const Entr
     auto& slot = only_if_newer ? put_entries_newer_ : put_entries_;
     if (!slot) {
       std::string sql = EntrySql(kRowsPerInsert);
-      if (only_if_newer) sql += " WHERE excluded.seq > entry.seq";
+      if (only_if_newer) sql += kOnlyIfNewerEntry;
       sqlite3_stmt* raw = nullptr;
       if (sqlite3_prepare_v3(lib_->db().raw(), sql.c_str(), static_cast<int>(sql.size()),
                              SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
@@ -156,7 +165,7 @@ Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const Entr
     for (; rows.size() - next >= kRowsPerInsert; next += kRowsPerInsert) {
       for (size_t i = 0; i < kRowsPerInsert; ++i) {
         const EntryRecord& r = rows[next + i];
-        auto loc = LocationRow(r.location);
+        auto loc = LocationRow(owner, r.location);
         if (!loc.ok()) {
           return InvalidArgument("entry " + r.uuid.ToString() + " refers to " + loc.status().message());
         }

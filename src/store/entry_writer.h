@@ -22,8 +22,10 @@ class EntryWriter {
 
   // Inserts or updates the entry with r.uuid. With `only_if_newer`, an
   // existing row whose seq is >= r.seq is left alone (replays of rows already
-  // applied are no-ops). Returns whether the row was written. Fails with
-  // InvalidArgument when r.location is not a known location.
+  // applied are no-ops). A row of another owner with that uuid is left alone
+  // too: a row belongs to one owner for good, so no peer can take over this
+  // device's rows (or another owner's). Returns whether the row was written.
+  // Fails with InvalidArgument when r.location is not a location of `owner`.
   Result<bool> PutEntry(DeviceRowId owner, const EntryRecord& r, bool only_if_newer);
 
   // Writes `rows` in order as PutEntry(owner, r, only_if_newer) would,
@@ -37,7 +39,8 @@ class EntryWriter {
   Result<uint64_t> PutEntries(DeviceRowId owner, std::span<const EntryRecord> rows,
                               bool only_if_newer = false);
 
-  // Same for a location row.
+  // Same for a location row (a location of another owner with that uuid is
+  // left alone).
   Result<bool> PutLocation(DeviceRowId owner, const LocationRecord& r, bool only_if_newer);
 
   // Forgets the cached location rows: call after location rows were deleted
@@ -45,8 +48,9 @@ class EntryWriter {
   // import).
   void ForgetLocations() { locations_.clear(); }
 
-  // The local row of a location uuid (cached). NotFound when unknown.
-  Result<LocationRowId> LocationRow(const Uuid& location);
+  // The local row of `owner`'s location `location` (cached). NotFound when
+  // `owner` has no such location.
+  Result<LocationRowId> LocationRow(DeviceRowId owner, const Uuid& location);
 
  private:
   explicit EntryWriter(Library& lib) : lib_(&lib) {}
@@ -63,7 +67,8 @@ class EntryWriter {
   store::Stmt put_location_;
   store::Stmt put_location_newer_;
   store::Stmt find_location_;
-  std::unordered_map<Uuid, LocationRowId> locations_;
+  std::unordered_map<Uuid, LocationRowId> locations_;  // of locations_owner_
+  DeviceRowId locations_owner_;
 };
 
 }  // namespace entrysync

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/event_bus.h"
 #include "base/test_util.h"
 #include "store/replica.h"
 #include "store/transaction_manager.h"
@@ -251,6 +252,57 @@ TEST_F(ReplicaTest, UnknownLocationIsRefusedAtomically) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(*lib_->CountEntries(owner_, true), 0u);
   EXPECT_FALSE(lib_->GetWatermark(owner_)->has_value());
+}
+
+// A peer's rows that reuse the uuids of this device's own location and
+// entry (found by fuzz/session_fuzzer.cc): the upserts used to move those
+// rows to the peer's owner. A row belongs to one owner for good: the own
+// rows stay as they were, and an entry of the peer in the location of
+// another owner is refused, atomically.
+TEST_F(ReplicaTest, RowsOfAnotherOwnerAreNeverTakenOver) {
+  EventBus bus;
+  TransactionManager tm(*lib_, bus);
+  auto mine = tm.AddLocation("/home/me", "home");
+  ASSERT_TRUE(mine.ok()) << mine.status().message();
+  std::vector<EntryRecord> own{MakeEntry(Uuid::Nil(), "home")};
+  own[0].location = mine->record.uuid;
+  ASSERT_TRUE(tm.CommitBulkEntries(*mine, own).ok());
+  const Seq own_seq = own[0].seq;
+
+  auto rep = Replica::Make(*lib_);
+  ASSERT_TRUE(rep.ok());
+  LocationRecord taken = loc_;
+  taken.uuid = mine->record.uuid;  // this device's location
+  taken.root_path = "/peer";
+  taken.seq = Seq(100);
+  EntryRecord stolen = MakeEntry(Uuid::Nil(), "stolen");
+  stolen.uuid = own[0].uuid;  // this device's entry
+  stolen.location = loc_.uuid;
+  stolen.seq = Seq(101);
+  std::vector<LocationRecord> locs{loc_, taken};
+  auto applied = rep->Apply(owner_, Epoch(5), locs, std::span(&stolen, 1), Seq(101), owner_);
+  ASSERT_TRUE(applied.ok()) << applied.status().message();
+  EXPECT_EQ(applied->written, 1u);  // loc_ only
+  EXPECT_EQ(applied->skipped, 2u);
+  auto entry = lib_->FindEntry(own[0].uuid);
+  ASSERT_TRUE(entry.ok() && entry->has_value());
+  EXPECT_EQ((*entry)->name, "home");
+  EXPECT_EQ((*entry)->seq, own_seq);
+  EXPECT_EQ(*lib_->CountEntries(lib_->local_device(), true), 1u);
+  EXPECT_EQ(*lib_->CountEntries(owner_, true), 0u);
+  auto where = lib_->FindLocationByUuid(mine->record.uuid);
+  ASSERT_TRUE(where.ok()) << where.status().message();
+  EXPECT_EQ(where->owner, lib_->local_device());
+  EXPECT_EQ(where->record.root_path, "/home/me");
+
+  EntryRecord astray = MakeEntry(Uuid::Nil(), "astray");
+  astray.location = mine->record.uuid;  // a location of this device, not the peer's
+  astray.seq = Seq(102);
+  auto refused = rep->Apply(owner_, Epoch(5), {}, std::span(&astray, 1), Seq(102), owner_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(lib_->FindEntry(astray.uuid)->has_value());
+  EXPECT_EQ((*lib_->GetWatermark(owner_))->seq, Seq(101));
 }
 
 }  // namespace

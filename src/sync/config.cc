@@ -25,6 +25,12 @@ std::optional<Strategy> ParseStrategy(const std::string& name) {
   return std::nullopt;
 }
 
+Strategy StrategyFromWire(int wire_strategy) {
+  return wire_strategy >= 0 && wire_strategy <= static_cast<int>(Strategy::kSnapshot)
+             ? static_cast<Strategy>(wire_strategy)
+             : Strategy::kAuto;
+}
+
 Strategy ChooseStrategy(const SyncConfig& config, uint64_t delta_rows, bool peer_has_nothing) {
   if (config.forced == Strategy::kBulk) return Strategy::kBatch;
   if (config.forced != Strategy::kAuto) return config.forced;

@@ -23,6 +23,9 @@ enum class Strategy : uint8_t {
 
 const char* StrategyName(Strategy s);  // "auto", "change", ...
 std::optional<Strategy> ParseStrategy(const std::string& name);
+// A StateRequest's `strategy` field (wire::Strategy, an open enum): the
+// strategy of that number, kAuto for any value this build does not know.
+Strategy StrategyFromWire(int wire_strategy);
 
 struct SyncConfig {
   // Rows per StateBatch.

@@ -10,8 +10,6 @@
 namespace entrysync {
 namespace {
 
-Strategy StrategyFromWire(int s) { return s >= 0 && s <= 4 ? static_cast<Strategy>(s) : Strategy::kAuto; }
-
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
