@@ -81,17 +81,23 @@ Status CheckOwnerDigests(store::Db& db, const std::string& dir, const Deadline& 
     auto computed = digests.Recompute(id);
     if (!stored.ok() || !computed.ok()) {
       if (deadline.hit) return *complete = false, Status::Ok();
-      return Corruption("library " + dir + " is damaged: the set digest of " + name +
-                        " cannot be read: " + (stored.ok() ? computed.status() : stored.status()).message());
+      std::string why = "library " + dir;
+      why += " is damaged: the set digest of " + name + " cannot be read: ";
+      why += (stored.ok() ? computed.status() : stored.status()).message();
+      return Corruption(why);
     }
     if (stored->checksum() == computed->checksum()) continue;
-    return Corruption("library " + dir + " is damaged: the rows of " + name +
-                      " do not match their set digest (a value changed inside the file); " +
-                      (local
-                           ? "this device's own index cannot be trusted: restore the library from a backup, "
-                             "or create a new one and index the folders again"
-                           : "drop them with 'entrysync peer remove " + name +
-                                 " --purge' and pair it again to fetch them anew"));
+    std::string why = "library " + dir;
+    why += " is damaged: the rows of " + name +
+           " do not match their set digest (a value changed inside the file); ";
+    if (local)
+      why +=
+          "this device's own index cannot be trusted: restore the library from a backup, or create a new one "
+          "and index the folders again";
+    else
+      why +=
+          "drop them with 'entrysync peer remove " + name + " --purge' and pair it again to fetch them anew";
+    return Corruption(why);
   }
   return Status::Ok();
 }

@@ -318,7 +318,8 @@ Status Puller::OnCurrent(const wire::Current& c) {
                                ES_RETURN_IF_ERROR(OnVerified(out, true));
                                PeerHas& has = s_.peer_has[owner];
                                if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
-                               if (has.epoch != epoch && tid != 0) has = {epoch, seq, has.name};
+                               if (has.epoch != epoch && tid != 0)
+                                 has = {epoch, seq, has.name, 0, std::nullopt, std::nullopt};
                                return EndPull(tid);
                              }));
   return Status::Ok();

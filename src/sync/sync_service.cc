@@ -24,7 +24,7 @@ struct SyncService::Watch {
 SyncService::SyncService(std::string library_dir, SyncConfig config, SyncExecutor exec, SyncObserver observer,
                          std::optional<SyncExecutor> write_exec)
     : dir_(std::move(library_dir)),
-      config_(config),
+      config_(std::move(config)),
       exec_(std::move(exec)),
       observer_(std::move(observer)),
       writer_(exec_, std::move(write_exec)),

@@ -66,7 +66,7 @@ Result<WriteOutcome> RunApply(Library& lib, Replica& replica, ApplyJob& j) {
       case Rule::kReset:
         if (wm) spdlog::info("{}'s index epoch changed: dropping its rows and resyncing from zero", name);
         ES_RETURN_IF_ERROR(replica.ResetOwner(row, j.epoch));
-        wm = WatermarkInfo{row, j.epoch, Seq(0)};
+        wm = WatermarkInfo{row, j.epoch, Seq(0), Seq(0)};
         break;
     }
   }
