@@ -187,7 +187,7 @@ Simulation::~Simulation() {
 
 Node& Simulation::AddNode(const std::string& name, SyncConfig config) {
   auto index = static_cast<uint8_t>(nodes_.size() + 1);
-  nodes_.push_back(std::make_unique<Node>(name, index, library_, config, io_.get_executor()));
+  nodes_.push_back(std::make_unique<Node>(name, index, library_, std::move(config), io_.get_executor()));
   if (!library_) library_ = nodes_.back()->lib().library_id();
   return *nodes_.back();
 }
