@@ -262,8 +262,9 @@ void CheckFrame(const Frame& frame) {
 }
 
 Uuid LibraryId() { return *Uuid::Parse("0190f000-0000-7000-8000-00000000f022"); }
-Uuid BetaUuid() { return *Uuid::Parse("0190f000-0000-7000-8000-0000000000be"); }
-Uuid AlphaUuid() { return *Uuid::Parse("0190f000-0000-7000-8000-0000000000a1"); }
+// A device's owner uuid is derived from its key (types.h: OwnerUuidOf).
+Uuid BetaUuid() { return OwnerUuidOf(BetaId()); }
+Uuid AlphaUuid() { return OwnerUuidOf(AlphaId()); }
 Epoch BetaEpoch() { return Epoch(0xbe7abe7abe7abe7aULL); }
 Epoch AlphaEpoch() { return Epoch(0xa1fa0a1fa0a1fa0aULL); }
 
@@ -298,20 +299,26 @@ Result<std::unique_ptr<Library>> MakeDeviceLibrary(const std::string& dir, const
                                                    int entries) {
   ES_ASSIGN_OR_RETURN(auto lib, Library::Create(dir, name, LibraryId()));
   ES_RETURN_IF_ERROR(lib->SetLocalDeviceId(id));
-  // Library::Create draws the device uuid and epoch; a harness needs them
-  // fixed, so it sets them before anything refers to them.
-  ES_ASSIGN_OR_RETURN(store::Stmt dev,
-                      lib->db().Prepare("UPDATE device SET uuid = ?, epoch = ? WHERE id = ?"));
-  dev.Bind(1, uuid).Bind(2, static_cast<int64_t>(epoch.value())).Bind(3, lib->local_device().value());
+  if (uuid != OwnerUuidOf(id)) return InvalidArgument("a device's uuid is derived from its id");
+  // Library::Create draws the epoch; a harness needs it fixed, so it sets it
+  // before anything refers to it.
+  ES_ASSIGN_OR_RETURN(store::Stmt dev, lib->db().Prepare("UPDATE device SET epoch = ? WHERE id = ?"));
+  dev.Bind(1, static_cast<int64_t>(epoch.value())).Bind(2, lib->local_device().value());
   ES_RETURN_IF_ERROR(dev.Run());
   if (entries == 0) return lib;
   EventBus bus;
   TransactionManager tm(*lib, bus);
   ES_ASSIGN_OR_RETURN(LocationInfo loc, tm.AddLocation("/data", "data"));
   const Uuid loc_uuid = DeviceLocationUuid(uuid);
-  ES_ASSIGN_OR_RETURN(store::Stmt fix, lib->db().Prepare("UPDATE location SET uuid = ? WHERE id = ?"));
-  fix.Bind(1, loc_uuid).Bind(2, loc.id.value());
-  ES_RETURN_IF_ERROR(fix.Run());
+  {
+    // In a Transaction: its commit folds the digest's change (store/digest.h).
+    store::Transaction txn(lib->db());
+    ES_RETURN_IF_ERROR(txn.Begin());
+    ES_ASSIGN_OR_RETURN(store::Stmt fix, lib->db().Prepare("UPDATE location SET uuid = ? WHERE id = ?"));
+    fix.Bind(1, loc_uuid).Bind(2, loc.id.value());
+    ES_RETURN_IF_ERROR(fix.Run());
+    ES_RETURN_IF_ERROR(txn.Commit());
+  }
   loc.record.uuid = loc_uuid;
   std::vector<EntryRecord> rows(entries);
   for (int i = 0; i < entries; ++i) {

@@ -132,15 +132,24 @@ std::vector<int64_t> Counts() {
 
 // Undoes a successful import of `owner`: the library is as it was made.
 void Forget(es::Library& lib, es::DeviceRowId owner) {
-  for (const char* sql :
-       {"DELETE FROM entry WHERE owner = ?1", "DELETE FROM location WHERE owner = ?1",
-        "DELETE FROM watermark WHERE owner = ?1", "DELETE FROM device WHERE id = ?1 AND is_local = 0"}) {
+  // In a Transaction: its commit folds the digest's change (store/digest.h).
+  es::store::Transaction txn(lib.db());
+  Check(txn.Begin().ok(), "cleanup begins");
+  for (const char* sql : {"DELETE FROM entry WHERE owner = ?1", "DELETE FROM location WHERE owner = ?1",
+                          "DELETE FROM watermark WHERE owner = ?1", "DELETE FROM checkpoint WHERE owner = ?1",
+                          "DELETE FROM device WHERE id = ?1 AND is_local = 0"}) {
     auto st = lib.db().Prepare(sql);
     Check(st.ok(), "cleanup prepares");
     st->Bind(1, owner.value());
     Check(st->Run().ok(), "cleanup runs");
   }
   Check(lib.db().Exec("DELETE FROM meta WHERE key = 'rows_applied'").ok(), "cleanup of meta runs");
+  Check(txn.Commit().ok(), "cleanup commits");
+  // The commit left the owner's digest at zero; the row goes with the owner.
+  auto st = lib.db().Prepare("DELETE FROM owner_digest WHERE owner = ?1");
+  Check(st.ok(), "cleanup of the digest prepares");
+  st->Bind(1, owner.value());
+  Check(st->Run().ok(), "cleanup of the digest runs");
 }
 
 }  // namespace
