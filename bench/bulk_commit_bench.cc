@@ -6,6 +6,9 @@
 //                                 a fresh library; checked untimed: one
 //                                 BulkIndexComplete, every row stored, a
 //                                 sample of rows reads back equal.
+//   BM_CommitDiag_without_digest/N  the same without the set digest's
+//                                 pre-update hook: what the digest's
+//                                 upkeep costs the commit (docs/trust.md).
 //   BM_RawFloor/batches_1000/N    the floor: the bare SQLite C API into an
 //   BM_RawFloor/one_txn/N         empty database made from 001_init.sql, one
 //                                 prepared INSERT, SQLITE_STATIC binds, 1000
@@ -201,7 +204,10 @@ void SetFileCounters(benchmark::State& state, const fs::path& db) {
       Counter(static_cast<double>(FileSize(db.string() + "-wal")), Counter::kDefaults, Counter::kIs1024);
 }
 
-void BM_CommitBulkEntries(benchmark::State& state) {
+// `digest` false removes the set digest's pre-update hook (store/digest.h)
+// first: the difference to the default is what keeping the digest costs the
+// commit.
+void CommitBulkEntries(benchmark::State& state, bool digest) {
   auto& rows = SyntheticRows(static_cast<uint64_t>(state.range(0)));
   for (auto _ : state) {
     state.PauseTiming();
@@ -216,6 +222,7 @@ void BM_CommitBulkEntries(benchmark::State& state) {
     bus.Subscribe([&](const Event& e) {
       if (std::holds_alternative<BulkIndexComplete>(e)) ++bulk_events;
     });
+    if (!digest) sqlite3_preupdate_hook((*lib)->db().raw(), nullptr, nullptr);
     TransactionManager tm(**lib, bus);
     auto loc = tm.AddLocation("/bench/home", "home");
     if (!loc.ok()) {
@@ -308,11 +315,15 @@ void BM_GenerateTree(benchmark::State& state) {
   state.counters["name_chars"] = t.avg_name_len;
 }
 
+void BM_CommitBulkEntries(benchmark::State& state) { CommitBulkEntries(state, true); }
+void BM_CommitDiag_without_digest(benchmark::State& state) { CommitBulkEntries(state, false); }
+
 // The floor, and raw variants that isolate one cost each.
 void BM_RawFloor(benchmark::State& state, RawOptions o) { RawInsert(state, o); }
 void BM_RawDiag(benchmark::State& state, RawOptions o) { RawInsert(state, o); }
 
 BENCHMARK(BM_CommitBulkEntries)->Apply(SizeArgs);
+BENCHMARK(BM_CommitDiag_without_digest)->Apply(SizeArgs);
 BENCHMARK_CAPTURE(BM_RawFloor, batches_1000, RawOptions{.batch = 1000})->Apply(SizeArgs);
 BENCHMARK_CAPTURE(BM_RawFloor, one_txn, RawOptions{})->Apply(SizeArgs);
 BENCHMARK_CAPTURE(BM_RawDiag, upsert, RawOptions{.upsert = true})->Apply(SizeArgs);

@@ -1,28 +1,33 @@
 #include "store/digest.h"
 
 #include <cstring>
+#include <span>
 #include <string_view>
 
 namespace entrysync {
 namespace {
 
-// Builds an element: fixed-width little-endian integers, u32-length-prefixed
-// strings, 16-byte uuids (zeros for none).
+// Appends an element to `out`: fixed-width little-endian integers,
+// u32-length-prefixed strings, 16-byte uuids (zeros for none).
 class Element {
  public:
-  explicit Element(char tag) { out_.push_back(tag); }
+  Element(std::string& out, char tag) : out_(out) { out_.push_back(tag); }
   Element& U8(uint8_t v) {
     out_.push_back(static_cast<char>(v));
     return *this;
   }
   Element& I64(int64_t v) {
     auto u = static_cast<uint64_t>(v);
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((u >> (8 * i)) & 0xFF));
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((u >> (8 * i)) & 0xFF);
+    out_.append(b, 8);
     return *this;
   }
   Element& Bytes(std::string_view s) {
     auto n = static_cast<uint32_t>(s.size());
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
+    out_.append(b, 4);
     out_.append(s);
     return *this;
   }
@@ -33,11 +38,24 @@ class Element {
       out_.append(16, '\0');
     return *this;
   }
-  std::string Take() { return std::move(out_); }
 
  private:
-  std::string out_;
+  std::string& out_;
 };
+
+// Where an entry element holds its location's uuid: after the tag and the
+// uuids of the entry and its parent.
+constexpr size_t kEntryLocationOffset = 1 + 16 + 16;
+
+// Elements per batch handed to the hasher's thread (about 100 bytes each).
+constexpr size_t kHashBatch = 4096;
+
+// The columns of `entry` and `location` the hook reads, in table order
+// (schema 001; WatchRows checks them).
+constexpr const char* kEntryColumns[] = {
+    "id",   "uuid",  "owner",      "location",    "parent",      "name",         "extension", "kind",
+    "size", "inode", "created_ns", "modified_ns", "accessed_ns", "content_hash", "seq",       "deleted"};
+constexpr const char* kLocationColumns[] = {"id", "uuid", "owner", "root_path", "name", "seq", "deleted"};
 
 std::string_view BlobArg(sqlite3_value* v) {
   const void* p = sqlite3_value_blob(v);
@@ -49,11 +67,6 @@ std::string_view TextArg(sqlite3_value* v) {
   const unsigned char* p = sqlite3_value_text(v);
   int n = sqlite3_value_bytes(v);
   return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
-}
-
-const void* UuidArg(sqlite3_value* v) {
-  std::string_view b = BlobArg(v);
-  return b.size() == 16 ? b.data() : nullptr;
 }
 
 // es_owner_uuid(device_id): the owner uuid of a 32-byte device id.
@@ -72,30 +85,29 @@ void OwnerUuidFn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
 }  // namespace
 
 std::string EntryElement(const EntryRecord& r) {
-  Element e('E');
+  std::string out;
+  Element e(out, 'E');
   e.Uuid16(r.uuid.bytes.data()).Uuid16(r.parent.is_nil() ? nullptr : r.parent.bytes.data());
   e.Uuid16(r.location.bytes.data()).Bytes(r.name).Bytes(r.extension).U8(static_cast<uint8_t>(r.kind));
   e.I64(static_cast<int64_t>(r.size)).I64(static_cast<int64_t>(r.inode));
   e.I64(r.created_ns).I64(r.modified_ns).I64(r.accessed_ns).Bytes(r.content_hash);
   e.I64(r.seq.value()).U8(r.deleted ? 1 : 0);
-  return e.Take();
+  return out;
 }
 
 std::string LocationElement(const LocationRecord& r) {
-  Element e('L');
+  std::string out;
+  Element e(out, 'L');
   e.Uuid16(r.uuid.bytes.data()).Bytes(r.root_path).Bytes(r.name).I64(r.seq.value()).U8(r.deleted ? 1 : 0);
-  return e.Take();
+  return out;
 }
 
 OwnerDigests::OwnerDigests(store::Db& db) : db_(db) {
   sqlite3* raw = db.raw();
-  // Deterministic so SQLite may use them in triggers; DIRECTONLY so a
-  // schema object in a foreign file cannot call them.
+  // Deterministic so SQLite may use it in the schema; DIRECTONLY so a
+  // schema object in a foreign file cannot call it.
   const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
   sqlite3_create_function(raw, "es_owner_uuid", 1, flags, nullptr, &OwnerUuidFn, nullptr, nullptr);
-  // Not DIRECTONLY: the triggers of the library's own schema call them.
-  sqlite3_create_function(raw, "es_digest_entry", 16, SQLITE_UTF8, this, &EntryFn, nullptr, nullptr);
-  sqlite3_create_function(raw, "es_digest_location", 7, SQLITE_UTF8, this, &LocationFn, nullptr, nullptr);
   sqlite3_commit_hook(raw, &OwnerDigests::OnCommit, this);
   sqlite3_rollback_hook(raw, &OwnerDigests::OnRollback, this);
 }
@@ -103,50 +115,186 @@ OwnerDigests::OwnerDigests(store::Db& db) : db_(db) {
 OwnerDigests::~OwnerDigests() {
   sqlite3* raw = db_.raw();
   if (!raw) return;
+  sqlite3_preupdate_hook(raw, nullptr, nullptr);
   sqlite3_commit_hook(raw, nullptr, nullptr);
   sqlite3_rollback_hook(raw, nullptr, nullptr);
 }
 
-// es_digest_entry(sign, owner, uuid, parent, location_uuid, name, extension,
-// kind, size, inode, created_ns, modified_ns, accessed_ns, content_hash,
-// seq, deleted): sign +1 adds the row version to its owner's digest, -1
-// removes it.
-void OwnerDigests::EntryFn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** a) {
-  auto* self = static_cast<OwnerDigests*>(sqlite3_user_data(ctx));
-  Element e('E');
-  e.Uuid16(UuidArg(a[2])).Uuid16(UuidArg(a[3])).Uuid16(UuidArg(a[4]));
-  e.Bytes(TextArg(a[5])).Bytes(TextArg(a[6])).U8(static_cast<uint8_t>(sqlite3_value_int64(a[7])));
-  for (int i = 8; i <= 12; ++i) e.I64(sqlite3_value_int64(a[i]));
-  e.Bytes(BlobArg(a[13])).I64(sqlite3_value_int64(a[14])).U8(sqlite3_value_int64(a[15]) ? 1 : 0);
-  LtHash& d = self->pending_[sqlite3_value_int64(a[1])];
-  if (sqlite3_value_int64(a[0]) > 0)
-    d.Add(e.Take());
-  else
-    d.Remove(e.Take());
-  sqlite3_result_null(ctx);
+Status OwnerDigests::WatchRows() {
+  if (!sqlite3_compileoption_used("ENABLE_PREUPDATE_HOOK"))
+    return Internal("this SQLite library (" + std::string(sqlite3_libversion()) +
+                    ") was built without SQLITE_ENABLE_PREUPDATE_HOOK, which the set digests need");
+  auto check = [&](const char* table, std::span<const char* const> want) -> Status {
+    ES_ASSIGN_OR_RETURN(store::Stmt st, db_.Prepare(std::string("PRAGMA table_info(") + table + ")"));
+    for (size_t i = 0;; ++i) {
+      ES_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) {
+        if (i == want.size()) return Status::Ok();
+        break;
+      }
+      if (i >= want.size() || st.Text(1) != want[i]) break;
+    }
+    return Corruption(std::string("table ") + table + " does not have the columns of the library schema");
+  };
+  ES_RETURN_IF_ERROR(check("entry", kEntryColumns));
+  ES_RETURN_IF_ERROR(check("location", kLocationColumns));
+  sqlite3_preupdate_hook(db_.raw(), &OwnerDigests::OnPreUpdate, this);
+  watching_ = true;
+  return Status::Ok();
 }
 
-// es_digest_location(sign, owner, uuid, root_path, name, seq, deleted).
-void OwnerDigests::LocationFn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** a) {
-  auto* self = static_cast<OwnerDigests*>(sqlite3_user_data(ctx));
-  Element e('L');
-  e.Uuid16(UuidArg(a[2])).Bytes(TextArg(a[3])).Bytes(TextArg(a[4])).I64(sqlite3_value_int64(a[5]));
-  e.U8(sqlite3_value_int64(a[6]) ? 1 : 0);
-  LtHash& d = self->pending_[sqlite3_value_int64(a[1])];
-  if (sqlite3_value_int64(a[0]) > 0)
-    d.Add(e.Take());
-  else
-    d.Remove(e.Take());
-  sqlite3_result_null(ctx);
+namespace {
+
+// One column of the row version the pre-update hook is about.
+class RowVersion {
+ public:
+  RowVersion(sqlite3* db, bool old_row) : db_(db), old_(old_row) {}
+  sqlite3_value* Col(int i) const {
+    sqlite3_value* v = nullptr;
+    int rc = old_ ? sqlite3_preupdate_old(db_, i, &v) : sqlite3_preupdate_new(db_, i, &v);
+    return rc == SQLITE_OK ? v : nullptr;
+  }
+  int64_t Int(int i) const {
+    sqlite3_value* v = Col(i);
+    return v ? sqlite3_value_int64(v) : 0;
+  }
+  std::string_view Blob(int i) const {
+    sqlite3_value* v = Col(i);
+    return v ? BlobArg(v) : std::string_view();
+  }
+  std::string_view Text(int i) const {
+    sqlite3_value* v = Col(i);
+    return v ? TextArg(v) : std::string_view();
+  }
+  const void* UuidBytes(int i) const {
+    std::string_view b = Blob(i);
+    return b.size() == 16 ? b.data() : nullptr;
+  }
+
+ private:
+  sqlite3* db_;
+  bool old_;
+};
+
+}  // namespace
+
+void OwnerDigests::OnPreUpdate(void* self, sqlite3* db, int op, const char* schema, const char* table,
+                               sqlite3_int64 old_key, sqlite3_int64 new_key) {
+  // Only the library's own tables: an attached snapshot file has its own.
+  if (std::strcmp(schema, "main") != 0) return;
+  auto* d = static_cast<OwnerDigests*>(self);
+  const bool entry = std::strcmp(table, "entry") == 0;
+  if (!entry && std::strcmp(table, "location") != 0) return;
+  if (op == SQLITE_DELETE || op == SQLITE_UPDATE) {
+    if (entry)
+      d->AddEntry(db, -1, /*old_row=*/true);
+    else
+      d->AddLocation(db, -1, /*old_row=*/true, old_key);
+  }
+  if (op == SQLITE_INSERT || op == SQLITE_UPDATE) {
+    if (entry)
+      d->AddEntry(db, +1, /*old_row=*/false);
+    else
+      d->AddLocation(db, +1, /*old_row=*/false, new_key);
+  }
+}
+
+// An entry row version (columns as kEntryColumns) as its element: the same
+// bytes as EntryElement of the record, the location by uuid. When that uuid
+// is not known yet, the element waits in unresolved_ for Settle.
+void OwnerDigests::AddEntry(sqlite3* db, int sign, bool old_row) {
+  RowVersion r(db, old_row);
+  const int64_t location = r.Int(3);
+  auto known = location_uuids_.find(location);
+  const bool resolved = known != location_uuids_.end();
+  ElementBatch& into = resolved ? batch_ : unresolved_;
+  std::string& out = into.buffer();
+  const size_t start = out.size();
+  Element e(out, 'E');
+  e.Uuid16(r.UuidBytes(1)).Uuid16(r.UuidBytes(4)).Uuid16(resolved ? known->second.bytes.data() : nullptr);
+  e.Bytes(r.Text(5)).Bytes(r.Text(6)).U8(static_cast<uint8_t>(r.Int(7)));
+  for (int i = 8; i <= 12; ++i) e.I64(r.Int(i));
+  e.Bytes(r.Blob(13)).I64(r.Int(14)).U8(r.Int(15) ? 1 : 0);
+  into.Commit(r.Int(2), sign, start);
+  if (!resolved) {
+    unresolved_locations_.push_back(location);
+    return;
+  }
+  if (batch_.size() >= kHashBatch) {
+    hasher_.Submit(std::move(batch_));
+    batch_ = ElementBatch();
+  }
+}
+
+// A location row version (columns as kLocationColumns); remembers its uuid
+// for the entries that refer to it.
+void OwnerDigests::AddLocation(sqlite3* db, int sign, bool old_row, int64_t id) {
+  RowVersion r(db, old_row);
+  if (const void* uuid = r.UuidBytes(1)) std::memcpy(location_uuids_[id].bytes.data(), uuid, 16);
+  std::string& out = batch_.buffer();
+  const size_t start = out.size();
+  Element e(out, 'L');
+  e.Uuid16(r.UuidBytes(1)).Bytes(r.Text(3)).Bytes(r.Text(4)).I64(r.Int(5)).U8(r.Int(6) ? 1 : 0);
+  batch_.Commit(r.Int(2), sign, start);
+}
+
+Status OwnerDigests::Settle() {
+  if (!unresolved_.empty()) {
+    // Locations the hook has not seen change since the library opened:
+    // looked up now that statements may run.
+    ES_ASSIGN_OR_RETURN(store::Stmt st, db_.Prepare("SELECT uuid FROM location WHERE id = ?"));
+    size_t i = 0;
+    Status failed = Status::Ok();
+    unresolved_.ForEachMutable([&](int64_t, char* element, size_t) {
+      const int64_t id = unresolved_locations_[i++];
+      auto known = location_uuids_.find(id);
+      if (known == location_uuids_.end() && failed.ok()) {
+        st.Reset();
+        st.Bind(1, id);
+        auto row = st.Step();
+        if (!row.ok()) {
+          failed = row.status();
+          return;
+        }
+        Uuid u = Uuid::Nil();  // a row of no location hashes zeros, as Recompute
+        if (*row && st.Blob(0).size() == 16) u = st.UuidAt(0);
+        known = location_uuids_.emplace(id, u).first;
+      }
+      if (known != location_uuids_.end() && !known->second.is_nil())
+        std::memcpy(element + kEntryLocationOffset, known->second.bytes.data(), 16);
+    });
+    ES_RETURN_IF_ERROR(failed);
+    unresolved_.HashInto(pending_);
+    unresolved_.Clear();
+    unresolved_locations_.clear();
+  }
+  // This thread hashes the last partial batch while the helper finishes.
+  batch_.HashInto(pending_);
+  batch_.Clear();
+  for (auto& [owner, delta] : hasher_.Drain()) pending_[owner] += delta;
+  return Status::Ok();
+}
+
+void OwnerDigests::Drop() {
+  batch_.Clear();
+  unresolved_.Clear();
+  unresolved_locations_.clear();
+  hasher_.Discard();
+  pending_.clear();
+  location_uuids_.clear();
+}
+
+bool OwnerDigests::pending() {
+  return !batch_.empty() || !unresolved_.empty() || hasher_.busy() || !pending_.empty();
 }
 
 int OwnerDigests::OnCommit(void* self) {
   // Non-zero turns the COMMIT into a rollback: rows whose digest was not
   // stored must not be committed.
-  return static_cast<OwnerDigests*>(self)->pending_.empty() ? 0 : 1;
+  return static_cast<OwnerDigests*>(self)->pending() ? 1 : 0;
 }
 
-void OwnerDigests::OnRollback(void* self) { static_cast<OwnerDigests*>(self)->pending_.clear(); }
+void OwnerDigests::OnRollback(void* self) { static_cast<OwnerDigests*>(self)->Drop(); }
 
 Result<LtHash> OwnerDigests::Get(DeviceRowId owner) {
   ES_ASSIGN_OR_RETURN(store::Stmt st, db_.Prepare("SELECT lthash FROM owner_digest WHERE owner = ?"));
@@ -159,6 +307,7 @@ Result<LtHash> OwnerDigests::Get(DeviceRowId owner) {
 }
 
 Status OwnerDigests::Set(DeviceRowId owner, const LtHash& digest) {
+  ES_RETURN_IF_ERROR(Settle());
   pending_.erase(owner.value());
   ES_ASSIGN_OR_RETURN(store::Stmt st,
                       db_.Prepare("INSERT INTO owner_digest(owner, lthash) VALUES(?, ?)"
@@ -169,15 +318,21 @@ Status OwnerDigests::Set(DeviceRowId owner, const LtHash& digest) {
 }
 
 Status OwnerDigests::Flush() {
-  // Take the deltas first: Set's statements fire no trigger, but a failure
-  // half-way must not leave deltas that were already stored.
-  auto pending = std::move(pending_);
+  ES_RETURN_IF_ERROR(Settle());
+  // Take the deltas first: the statements below change no watched row, but
+  // a failure half-way must not leave deltas that were already stored.
+  DeltaMap pending = std::move(pending_);
   pending_.clear();
   for (auto& [owner, delta] : pending) {
     if (delta.is_zero()) continue;
     ES_ASSIGN_OR_RETURN(LtHash d, Get(DeviceRowId(owner)));
     d += delta;
-    ES_RETURN_IF_ERROR(Set(DeviceRowId(owner), d));
+    ES_ASSIGN_OR_RETURN(store::Stmt st,
+                        db_.Prepare("INSERT INTO owner_digest(owner, lthash) VALUES(?, ?)"
+                                    " ON CONFLICT(owner) DO UPDATE SET lthash = excluded.lthash"));
+    std::string_view b = d.bytes();
+    st.Bind(1, owner).BindBlob(2, b.data(), b.size());
+    ES_RETURN_IF_ERROR(st.Run());
   }
   return Status::Ok();
 }
@@ -206,16 +361,18 @@ Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
           " e.modified_ns, e.accessed_ns, e.content_hash, e.seq, e.deleted"
           " FROM entry e LEFT JOIN location l ON l.id = e.location WHERE e.owner = ?"));
   st.Bind(1, owner.value());
+  std::string element;
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    Element e('E');
+    element.clear();
+    Element e(element, 'E');
     auto uuid = [&](int c) { return st.Blob(c).size() == 16 ? st.Blob(c).data() : nullptr; };
     e.Uuid16(uuid(0)).Uuid16(uuid(1)).Uuid16(uuid(2)).Bytes(st.Text(3)).Bytes(st.Text(4));
     e.U8(static_cast<uint8_t>(st.Int(5)));
     for (int c = 6; c <= 10; ++c) e.I64(st.Int(c));
     e.Bytes(st.Blob(11)).I64(st.Int(12)).U8(st.Int(13) ? 1 : 0);
-    h.Add(e.Take());
+    h.Add(element);
   }
   return h;
 }

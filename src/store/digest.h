@@ -2,29 +2,32 @@
 //
 // The set digest of an owner is the LtHash (base/lthash.h) of the canonical
 // encodings of all its rows, entries and locations, tombstones included.
-// SQLite triggers on `entry` and `location` (schema 003) call the functions
-// this class registers on the connection with the old and the new version
-// of every row written, so every path that writes rows (this device's
-// indexing, a replica's apply, an owner reset, a snapshot import) keeps the
-// digest without knowing it. The deltas of a transaction are held here and
-// folded into `owner_digest` by Flush, which store::Transaction runs just
-// before COMMIT; a COMMIT with deltas not flushed is refused (SQLite's
-// commit hook), and a rollback drops them.
+// SQLite's pre-update hook hands this class the old and the new version of
+// every row written to `entry` and `location` on the library's connection,
+// so every path that writes rows (this device's indexing, a replica's
+// apply, an owner reset, a snapshot import) keeps the digest without
+// knowing it. The hook only copies each row's element into a batch; full
+// batches are hashed on a helper thread (store/element_hasher.h), the rest
+// by Flush, which store::Transaction runs just before COMMIT and which
+// folds the transaction's deltas into `owner_digest`. A COMMIT with deltas
+// not flushed is refused (SQLite's commit hook), and a rollback drops them.
 //
-// A connection that writes `entry` or `location` without these functions
-// fails ("no such function: es_digest_entry"): the sqlite3 shell cannot
-// change rows behind the digest's back.
+// Another connection (the sqlite3 shell, a second program) writes rows
+// without this hook: the stored digest then no longer matches the rows,
+// which Recompute, and `serve`'s start-up integrity check, catch.
 //
 // Not thread-safe; one per connection (Library owns it).
 #pragma once
 
-#include <map>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "base/lthash.h"
 #include "entrysync/record.h"
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "store/element_hasher.h"
 #include "store/sqlite.h"
 
 namespace entrysync {
@@ -38,17 +41,23 @@ std::string LocationElement(const LocationRecord& r);
 
 class OwnerDigests {
  public:
-  // Registers es_digest_entry, es_digest_location and es_owner_uuid on `db`
-  // and installs the commit and rollback hooks. `db` must outlive this.
+  // Registers es_owner_uuid on `db` and installs the commit and rollback
+  // hooks. `db` must outlive this.
   explicit OwnerDigests(store::Db& db);
   OwnerDigests(const OwnerDigests&) = delete;
   OwnerDigests& operator=(const OwnerDigests&) = delete;
   ~OwnerDigests();
 
+  // Checks that `entry` and `location` have the columns the hook reads
+  // (the current schema), then starts watching their rows. Library calls
+  // it once its schema is migrated.
+  Status WatchRows();
+
   // Folds the pending deltas into owner_digest. REQUIRES: inside the write
   // transaction whose rows produced them.
   Status Flush();
-  bool pending() const { return !pending_.empty(); }
+  // True while the open transaction changed rows whose digest is not stored.
+  bool pending();
 
   // The committed digest of `owner` (zero when it has no rows).
   Result<LtHash> Get(DeviceRowId owner);
@@ -60,13 +69,28 @@ class OwnerDigests {
   Status Set(DeviceRowId owner, const LtHash& digest);
 
  private:
-  static void EntryFn(sqlite3_context* ctx, int argc, sqlite3_value** argv);
-  static void LocationFn(sqlite3_context* ctx, int argc, sqlite3_value** argv);
+  static void OnPreUpdate(void* self, sqlite3* db, int op, const char* schema, const char* table,
+                          sqlite3_int64 old_key, sqlite3_int64 new_key);
   static int OnCommit(void* self);
   static void OnRollback(void* self);
+  void AddEntry(sqlite3* db, int sign, bool old_row);
+  void AddLocation(sqlite3* db, int sign, bool old_row, int64_t id);
+  // Hashes everything collected so far into pending_ (the unresolved
+  // elements get their location's uuid first).
+  Status Settle();
+  void Drop();
 
   store::Db& db_;
-  std::map<int64_t, LtHash> pending_;  // owner row -> delta of this transaction
+  bool watching_ = false;
+  ElementBatch batch_;                         // elements not yet handed to hasher_
+  ElementBatch unresolved_;                    // entry elements whose location uuid is not known yet
+  std::vector<int64_t> unresolved_locations_;  // their location row ids, in order
+  ElementHasher hasher_;
+  DeltaMap pending_;  // owner row -> hashed delta of this transaction
+  // Location row id -> uuid, as of the last change the hook saw (a removed
+  // location keeps its last uuid: rows of it may be removed after it).
+  // Cleared on rollback; filled by the hook and by Settle's lookups.
+  std::unordered_map<int64_t, Uuid> location_uuids_;
 };
 
 }  // namespace entrysync

@@ -201,7 +201,8 @@ Status Library::Migrate() {
     ES_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version = " + std::to_string(v + 1)));
     ES_RETURN_IF_ERROR(txn.Commit());
   }
-  return Status::Ok();
+  // From here on every row written reaches its owner's digest.
+  return digests_->WatchRows();
 }
 
 Status Library::ComputeAllDigests() {

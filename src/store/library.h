@@ -51,7 +51,7 @@ struct WatermarkInfo {
 
 class Library {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   static constexpr const char* kDbFile = "library.db";
 
   // Creates `dir` if needed and a new library in it, with this device as

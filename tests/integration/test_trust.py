@@ -85,6 +85,18 @@ def edit(dev, *statements):
 
     db.create_function("es_digest_entry", 16, entry_fn)
     db.create_function("es_digest_location", 7, location_fn)
+    # entrysync sees row changes through SQLite's pre-update hook, which
+    # Python cannot set; temporary triggers on this connection do the same.
+    entry_cols = ("{0}.uuid, {0}.parent, (SELECT uuid FROM location WHERE id = {0}.location), {0}.name,"
+                  " {0}.extension, {0}.kind, {0}.size, {0}.inode, {0}.created_ns, {0}.modified_ns,"
+                  " {0}.accessed_ns, {0}.content_hash, {0}.seq, {0}.deleted")
+    loc_cols = "{0}.uuid, {0}.root_path, {0}.name, {0}.seq, {0}.deleted"
+    for table, fn, cols in (("entry", "es_digest_entry", entry_cols), ("location", "es_digest_location", loc_cols)):
+        old = "SELECT %s(-1, OLD.owner, %s);" % (fn, cols.format("OLD"))
+        new = "SELECT %s(1, NEW.owner, %s);" % (fn, cols.format("NEW"))
+        db.execute("CREATE TEMP TRIGGER %s_ins AFTER INSERT ON main.%s BEGIN %s END" % (table, table, new))
+        db.execute("CREATE TEMP TRIGGER %s_upd AFTER UPDATE ON main.%s BEGIN %s %s END" % (table, table, old, new))
+        db.execute("CREATE TEMP TRIGGER %s_del AFTER DELETE ON main.%s BEGIN %s END" % (table, table, old))
     try:
         for st in statements:
             db.execute(st)

@@ -41,32 +41,7 @@ CREATE TABLE checkpoint (
   PRIMARY KEY (owner, epoch)
 ) STRICT;
 
--- Every row version written or removed reaches its owner's digest.
-CREATE TRIGGER entry_digest_insert AFTER INSERT ON entry BEGIN
-  SELECT es_digest_entry(1, NEW.owner, NEW.uuid, NEW.parent, (SELECT uuid FROM location WHERE id = NEW.location),
-                         NEW.name, NEW.extension, NEW.kind, NEW.size, NEW.inode, NEW.created_ns,
-                         NEW.modified_ns, NEW.accessed_ns, NEW.content_hash, NEW.seq, NEW.deleted);
-END;
-CREATE TRIGGER entry_digest_update AFTER UPDATE ON entry BEGIN
-  SELECT es_digest_entry(-1, OLD.owner, OLD.uuid, OLD.parent, (SELECT uuid FROM location WHERE id = OLD.location),
-                         OLD.name, OLD.extension, OLD.kind, OLD.size, OLD.inode, OLD.created_ns,
-                         OLD.modified_ns, OLD.accessed_ns, OLD.content_hash, OLD.seq, OLD.deleted);
-  SELECT es_digest_entry(1, NEW.owner, NEW.uuid, NEW.parent, (SELECT uuid FROM location WHERE id = NEW.location),
-                         NEW.name, NEW.extension, NEW.kind, NEW.size, NEW.inode, NEW.created_ns,
-                         NEW.modified_ns, NEW.accessed_ns, NEW.content_hash, NEW.seq, NEW.deleted);
-END;
-CREATE TRIGGER entry_digest_delete AFTER DELETE ON entry BEGIN
-  SELECT es_digest_entry(-1, OLD.owner, OLD.uuid, OLD.parent, (SELECT uuid FROM location WHERE id = OLD.location),
-                         OLD.name, OLD.extension, OLD.kind, OLD.size, OLD.inode, OLD.created_ns,
-                         OLD.modified_ns, OLD.accessed_ns, OLD.content_hash, OLD.seq, OLD.deleted);
-END;
-CREATE TRIGGER location_digest_insert AFTER INSERT ON location BEGIN
-  SELECT es_digest_location(1, NEW.owner, NEW.uuid, NEW.root_path, NEW.name, NEW.seq, NEW.deleted);
-END;
-CREATE TRIGGER location_digest_update AFTER UPDATE ON location BEGIN
-  SELECT es_digest_location(-1, OLD.owner, OLD.uuid, OLD.root_path, OLD.name, OLD.seq, OLD.deleted);
-  SELECT es_digest_location(1, NEW.owner, NEW.uuid, NEW.root_path, NEW.name, NEW.seq, NEW.deleted);
-END;
-CREATE TRIGGER location_digest_delete AFTER DELETE ON location BEGIN
-  SELECT es_digest_location(-1, OLD.owner, OLD.uuid, OLD.root_path, OLD.name, OLD.seq, OLD.deleted);
-END;
+-- Every row version written or removed reaches its owner's digest through
+-- SQLite's pre-update hook on the library's connection (store/digest.h).
+-- The first version of this migration created triggers instead; 004 drops
+-- them where they were made.
