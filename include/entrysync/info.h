@@ -214,6 +214,9 @@ struct SnapshotSummary {
   std::string sha256;  // of the whole file, 64 lowercase hex digits
   Uuid library_id;
   Uuid exported_by;  // device uuid
+  // The file carries the owner's checkpoint at max_seq, its signature
+  // verified: an import checks the rows against it (docs/trust.md).
+  bool signed_by_owner = false;
 };
 
 // Engine::ImportSnapshot.

@@ -110,7 +110,8 @@ SnapshotSummary ToSnapshotSummary(const SnapshotInfo& i) {
                          .size_bytes = i.size_bytes,
                          .sha256 = i.sha256,
                          .library_id = i.library_id,
-                         .exported_by = i.exported_by};
+                         .exported_by = i.exported_by,
+                         .signed_by_owner = i.checkpoint.has_value()};
 }
 
 SyncCounters ToSyncCounters(const SessionCounters& c) {

@@ -30,7 +30,8 @@ json SnapshotJson(const SnapshotSummary& i) {
               {"entries", i.entries},
               {"locations", i.locations},
               {"size_bytes", i.size_bytes},
-              {"sha256", i.sha256}};
+              {"sha256", i.sha256},
+              {"signed_by_owner", i.signed_by_owner}};
 }
 
 // "1 location", "2 locations".
@@ -143,6 +144,9 @@ Command AddSnapshotInspect(CLI::App* snap) {
             std::printf("  size         %llu bytes (%s)\n", (unsigned long long)info.size_bytes,
                         HumanBytes(static_cast<double>(info.size_bytes)).c_str());
             std::printf("  sha256       %s\n", info.sha256.c_str());
+            std::printf("  checkpoint   %s\n", info.signed_by_owner
+                                                   ? "signed by the owner at max seq (verified)"
+                                                   : "none (verified when a checkpoint arrives)");
             return Status::Ok();
           }};
 }

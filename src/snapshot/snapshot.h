@@ -16,6 +16,7 @@
 
 #include "entrysync/status.h"
 #include "entrysync/types.h"
+#include "store/checkpoint.h"
 #include "store/library.h"
 
 namespace entrysync {
@@ -35,6 +36,9 @@ struct SnapshotInfo {
   std::string sha256;       // SHA-256 of the whole file, 64 lowercase hex digits
   Uuid library_id;          // library the owner belongs to
   Uuid exported_by;         // uuid of the device that wrote the file
+  // The owner's signed checkpoint at (epoch, max_seq), when the file
+  // carries one; inspection verified its signature.
+  std::optional<Checkpoint> checkpoint;
 };
 
 struct ImportStats {

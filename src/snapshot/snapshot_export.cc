@@ -107,6 +107,9 @@ Result<Meta> DescribeOwner(Library& lib, DeviceRowId owner) {
     m.epoch = wm->epoch;
     m.max_seq = wm->seq;
   }
+  // The owner's signature of exactly these rows, when this library holds it.
+  ES_ASSIGN_OR_RETURN(auto cp, lib.GetCheckpoint(owner, m.epoch));
+  if (cp && cp->seq == m.max_seq && cp->owner == m.owner) m.checkpoint = *cp;
   return m;
 }
 
@@ -176,6 +179,15 @@ Status WriteMeta(Db& db, Meta* m) {
   ES_RETURN_IF_ERROR(put_int("locations", m->locations));
   ES_RETURN_IF_ERROR(put_uuid("exported_by", m->exported_by));
   ES_RETURN_IF_ERROR(put_int("created_ms", NowMs()));
+  if (m->checkpoint) {
+    auto put_blob = [&](const char* k, const auto& bytes) {
+      meta.Bind(1, std::string_view(k)).BindBlob(2, bytes.data(), bytes.size());
+      return meta.Run();
+    };
+    ES_RETURN_IF_ERROR(put_blob("checkpoint_digest", m->checkpoint->digest));
+    ES_RETURN_IF_ERROR(put_blob("checkpoint_public_key", m->checkpoint->public_key));
+    ES_RETURN_IF_ERROR(put_blob("checkpoint_signature", m->checkpoint->signature));
+  }
   ES_ASSIGN_OR_RETURN(m->content_sum, ContentSum(db, s));
   return put_int("content_sum", static_cast<int64_t>(m->content_sum));
 }

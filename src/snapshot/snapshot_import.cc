@@ -129,6 +129,25 @@ Status CheckAgainstCheckpoint(Library& lib, const std::string& path, const Snaps
   return lib.SetVerifiedSeq(owner, info.max_seq);
 }
 
+// The checkpoint the file carries (signature verified by inspection): the
+// rows just inserted must be the ones it signs, or the whole import rolls
+// back; then it is stored, and the owner's replica is verified at max seq.
+Status AdoptFileCheckpoint(Library& lib, const std::string& path, const SnapshotInfo& info,
+                           DeviceRowId owner) {
+  if (!info.checkpoint) return Status::Ok();
+  const Checkpoint& cp = *info.checkpoint;
+  ES_RETURN_IF_ERROR(lib.digests().Flush());
+  ES_ASSIGN_OR_RETURN(LtHash digest, lib.digests().Get(owner));
+  if (digest.checksum() != cp.digest)
+    return Corruption("snapshot " + path + ": its rows are not the ones " + info.owner_name +
+                      " signed in the file's checkpoint at seq " + std::to_string(info.max_seq.value()) +
+                      "; nothing imported");
+  ES_ASSIGN_OR_RETURN(DeviceInfo dev, lib.GetDevice(owner));
+  if (!dev.device_id) ES_RETURN_IF_ERROR(lib.SetDeviceId(owner, DeviceIdOfEd25519(cp.public_key)));
+  ES_RETURN_IF_ERROR(lib.PutCheckpoint(owner, cp).status());
+  return lib.SetVerifiedSeq(owner, info.max_seq);
+}
+
 // Deletes every entry and location of `owner`; returns how many rows.
 Result<uint64_t> DeleteOwnerRows(Db& db, DeviceRowId owner) {
   const int64_t o = owner.value();
@@ -222,6 +241,10 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     ES_RETURN_IF_ERROR(txn.Begin());
     ES_RETURN_IF_ERROR(CheckUnchanged(db, path, info));
     ES_ASSIGN_OR_RETURN(stats.owner, lib.EnsureDevice(info.owner, info.owner_name));
+    ES_ASSIGN_OR_RETURN(DeviceInfo owner, lib.GetDevice(stats.owner));
+    if (owner.revoked)
+      return PermissionDenied("snapshot " + path + " holds the rows of " + owner.name +
+                              ", a removed device: 'peer add' it again to take its rows");
     ES_RETURN_IF_ERROR(CheckNewer(lib, path, info, stats.owner));
     ES_ASSIGN_OR_RETURN(stats.rows_replaced, DeleteOwnerRows(db, stats.owner));
     // None of the owner's rows is left: its digest starts from zero, and
@@ -230,6 +253,7 @@ Result<ImportStats> ImportSnapshot(Library& lib, const std::string& path,
     ES_RETURN_IF_ERROR(InsertRows(db, path, info, stats.owner));
     stats.rows_written = info.entries + info.locations;
     ES_RETURN_IF_ERROR(RecordImport(lib, info, stats.owner, source, stats.rows_written));
+    ES_RETURN_IF_ERROR(AdoptFileCheckpoint(lib, path, info, stats.owner));
     ES_RETURN_IF_ERROR(CheckAgainstCheckpoint(lib, path, info, stats.owner));
     return txn.Commit().Wrap("import snapshot " + path);
   }();

@@ -2,6 +2,7 @@
 // from anywhere, from its raw bytes up to its rows.
 #include <sqlite3.h>
 
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <map>
@@ -184,12 +185,27 @@ Status IntOf(sqlite3_stmt* st, const std::string& key, int64_t* out) {
   return Status::Ok();
 }
 
-// Stores the value of meta row `st` (named `key`) in `m`, checking its
-// type; ignores keys it does not know.
-Status ReadMetaValue(sqlite3_stmt* st, const std::string& key, Meta* m) {
+// A meta BLOB of exactly out->size() bytes, or Corruption naming `key`.
+template <size_t N>
+Status BytesOf(sqlite3_stmt* st, const std::string& key, std::array<uint8_t, N>* out) {
+  if (sqlite3_column_type(st, 1) != SQLITE_BLOB || sqlite3_column_bytes(st, 1) != static_cast<int>(N))
+    return Corruption("metadata '" + key + "' is not " + std::to_string(N) + " bytes");
+  std::memcpy(out->data(), sqlite3_column_blob(st, 1), N);
+  return Status::Ok();
+}
+
+// Stores the value of meta row `st` (named `key`) in `m` (the checkpoint's
+// parts in `cp`), checking its type; ignores keys it does not know.
+Status ReadMetaValue(sqlite3_stmt* st, const std::string& key, Meta* m, Checkpoint* cp) {
   int64_t v = 0;
   Status s;
-  if (key == "format_version")
+  if (key == "checkpoint_digest")
+    s = BytesOf(st, key, &cp->digest);
+  else if (key == "checkpoint_public_key")
+    s = BytesOf(st, key, &cp->public_key);
+  else if (key == "checkpoint_signature")
+    s = BytesOf(st, key, &cp->signature);
+  else if (key == "format_version")
     s = IntOf(st, key, &m->format_version);
   else if (key == "library_id")
     s = UuidOf(st, key, &m->library_id);
@@ -223,6 +239,7 @@ Status ReadMetaValue(sqlite3_stmt* st, const std::string& key, Meta* m) {
 // present, the format version the header's, no negative count or seq.
 Result<Meta> ReadCheckedMeta(ReadOnlyDb& db) {
   Meta m;
+  Checkpoint cp;
   ES_ASSIGN_OR_RETURN(sqlite3_stmt * st, db.Prepare("SELECT key, value, typeof(value) FROM main.meta"));
   std::map<std::string, int> seen;
   Status s;
@@ -231,7 +248,7 @@ Result<Meta> ReadCheckedMeta(ReadOnlyDb& db) {
     const char* k = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
     std::string key = k ? k : "";
     seen[key]++;
-    s = ReadMetaValue(st, key, &m);
+    s = ReadMetaValue(st, key, &m, &cp);
   }
   if (s.ok() && r != SQLITE_DONE) s = Corruption(std::string("metadata: ") + db.ErrMsg());
   sqlite3_finalize(st);
@@ -245,6 +262,19 @@ Result<Meta> ReadCheckedMeta(ReadOnlyDb& db) {
                       " does not match the header's " + std::to_string(kSnapshotFormatVersion));
   if (m.entries < 0 || m.locations < 0 || m.max_seq.value() < 0)
     return Corruption("negative count or seq in metadata");
+  // The owner's checkpoint: all three keys or none; its signature must
+  // verify for this owner, epoch and max seq (docs/trust.md).
+  const size_t parts = seen.count("checkpoint_digest") + seen.count("checkpoint_public_key") +
+                       seen.count("checkpoint_signature");
+  if (parts != 0 && parts != 3) return Corruption("metadata 'checkpoint_*' is incomplete");
+  if (parts == 3) {
+    cp.owner = m.owner;
+    cp.epoch = m.epoch;
+    cp.seq = m.max_seq;
+    Status ok = VerifyCheckpoint(cp, m.library_id);
+    if (!ok.ok()) return Corruption("its checkpoint does not verify: " + ok.message());
+    m.checkpoint = cp;
+  }
   return m;
 }
 

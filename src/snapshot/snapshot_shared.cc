@@ -99,6 +99,7 @@ SnapshotInfo InfoOf(const Meta& m, const FileScan& scan) {
   info.sha256 = scan.sha256;
   info.library_id = m.library_id;
   info.exported_by = m.exported_by;
+  info.checkpoint = m.checkpoint;
   return info;
 }
 

@@ -74,6 +74,7 @@ struct Meta {
   int64_t locations = 0;
   uint64_t content_sum = 0;
   Uuid exported_by;
+  std::optional<Checkpoint> checkpoint;  // the optional checkpoint_* keys
 };
 
 // What a snapshot file holds: its metadata and the scan of its bytes.

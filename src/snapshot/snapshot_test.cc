@@ -1,6 +1,7 @@
 #include "snapshot/snapshot.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -174,6 +175,91 @@ TEST_F(SnapshotTest, ExportInspectImportGivesIdenticalDigest) {
   EXPECT_EQ(*b_->lib->RowsAppliedTotal(), applied_before + st->rows_written);
   EXPECT_EQ(b_->lib->GetDevice(st->owner)->name, "alpha");
   EXPECT_EQ(b_->lib->ListLocations(st->owner)->size(), 2u);
+}
+
+// Gives alpha a fresh Ed25519 key (its owner uuid derives from it) and
+// stores alpha's checkpoint at its max seq over `digest` (its own digest
+// when not given), as its daemon signs after a commit.
+struct AlphaKey {
+  explicit AlphaKey(Library& lib) : key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")) {
+    std::array<uint8_t, 32> pub{};
+    size_t len = pub.size();
+    EXPECT_EQ(EVP_PKEY_get_raw_public_key(key, pub.data(), &len), 1);
+    EXPECT_TRUE(lib.SetLocalDeviceId(DeviceIdOfEd25519(pub)).ok());
+  }
+  ~AlphaKey() { EVP_PKEY_free(key); }
+  AlphaKey(const AlphaKey&) = delete;
+  AlphaKey& operator=(const AlphaKey&) = delete;
+  Checkpoint Sign(Library& lib, std::optional<LtHash::Checksum> digest = std::nullopt) const {
+    DeviceInfo me = *lib.LocalDevice();
+    if (!digest) digest = lib.digests().Get(me.id)->checksum();
+    auto cp = SignCheckpoint(key, lib.library_id(), me.epoch, me.max_seq, *digest);
+    EXPECT_TRUE(cp.ok()) << cp.status().message();
+    EXPECT_TRUE(lib.ReplaceCheckpoint(me.id, *cp).ok());
+    return *cp;
+  }
+  EVP_PKEY* key;
+};
+
+TEST_F(SnapshotTest, AFileCarriesTheOwnersCheckpointAndIsVerifiedByIt) {
+  AlphaKey alpha(*a_->lib);
+  alpha_ = a_->lib->LocalDevice()->uuid;
+  const Checkpoint cp = alpha.Sign(*a_->lib);
+  std::string file = Snap("alpha.snap");
+  auto info = ExportSnapshot(*a_->lib, a_->lib->local_device(), file);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  ASSERT_TRUE(info->checkpoint.has_value());
+  EXPECT_EQ(*info->checkpoint, cp);
+  auto seen = InspectSnapshot(file);
+  ASSERT_TRUE(seen.ok()) << seen.status().message();
+  EXPECT_EQ(seen->checkpoint, info->checkpoint);
+
+  // Imported by hand, without the owner ever met: verified at once, and the
+  // checkpoint kept to pass on with the rows.
+  auto st = ImportSnapshot(*b_->lib, file, std::nullopt);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  auto wm = b_->lib->GetWatermark(st->owner);
+  ASSERT_TRUE(wm.ok() && *wm);
+  EXPECT_TRUE((*wm)->verified());
+  auto kept = b_->lib->GetCheckpoint(st->owner, cp.epoch);
+  ASSERT_TRUE(kept.ok() && *kept);
+  EXPECT_EQ(**kept, cp);
+  EXPECT_EQ(b_->lib->GetDevice(st->owner)->device_id, DeviceIdOfEd25519(cp.public_key));
+  // A replica's export of it carries it on.
+  auto again = ExportSnapshot(*b_->lib, st->owner, Snap("relayed.snap"));
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->checkpoint, cp);
+}
+
+TEST_F(SnapshotTest, RowsTheFilesCheckpointDoesNotSignAreRefused) {
+  AlphaKey alpha(*a_->lib);
+  alpha_ = a_->lib->LocalDevice()->uuid;
+  // A valid signature over another set (what a replica that changed rows
+  // after the owner signed would hold): the file inspects, the import is
+  // refused inside its transaction.
+  alpha.Sign(*a_->lib, LtHash().checksum());
+  std::string file = Snap("alpha.snap");
+  ASSERT_TRUE(ExportSnapshot(*a_->lib, a_->lib->local_device(), file).ok());
+  ASSERT_TRUE(InspectSnapshot(file).ok());
+  LibState before = StateOf(*b_->lib, alpha_);
+  auto st = ImportSnapshot(*b_->lib, file, std::nullopt);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.status().code(), Code::kCorruption);
+  EXPECT_NE(st.status().message().find("not the ones alpha signed"), std::string::npos)
+      << st.status().message();
+  EXPECT_EQ(StateOf(*b_->lib, alpha_), before);
+
+  // A signature that does not verify is refused by inspection.
+  Checkpoint forged = alpha.Sign(*a_->lib);
+  forged.signature[0] ^= 1;
+  ASSERT_TRUE(a_->lib->ReplaceCheckpoint(a_->lib->local_device(), forged).ok());
+  ASSERT_TRUE(ExportSnapshot(*a_->lib, a_->lib->local_device(), file).ok());
+  auto seen = InspectSnapshot(file);
+  ASSERT_FALSE(seen.ok());
+  EXPECT_NE(seen.status().message().find("checkpoint does not verify"), std::string::npos)
+      << seen.status().message();
+  EXPECT_FALSE(ImportSnapshot(*b_->lib, file, std::nullopt).ok());
+  EXPECT_EQ(StateOf(*b_->lib, alpha_), before);
 }
 
 TEST_F(SnapshotTest, RefusalsLeaveTheLibraryUnchanged) {

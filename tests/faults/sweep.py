@@ -38,9 +38,10 @@ Scenarios (`--cases`, default all):
             and a non-zero exit, or serve only rows alpha really has (a new
             peer syncs from it and is checked against the original export).
             A random flip inside a valid record (a changed name, size...) is
-            invisible to SQLite: served, it counts as `gap` (undetected; the
-            per-owner set digest is what will catch it) — a failure only
-            with --strict.
+            invisible to SQLite; `serve`'s start-up check recomputes each
+            owner's set digest (docs/trust.md) and refuses it. Should one be
+            served anyway it counts as `gap` (undetected) — a failure only
+            with --strict (100K entries, 24 random flips: 0 gaps).
   twoserve  a second `serve` on a library a daemon holds refuses with one
             line naming the holder's pid, and the first keeps running.
 
