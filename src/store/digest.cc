@@ -338,7 +338,15 @@ Status OwnerDigests::Flush() {
 }
 
 Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
-  LtHash h;
+  // This thread reads rows and builds elements; a hasher of its own (not
+  // the transaction's) hashes them on the other core.
+  ElementHasher hasher;
+  ElementBatch batch;
+  auto submit_if_full = [&] {
+    if (batch.size() < kHashBatch) return;
+    hasher.Submit(std::move(batch));
+    batch = ElementBatch();
+  };
   ES_ASSIGN_OR_RETURN(
       store::Stmt locs,
       db_.Prepare("SELECT uuid, root_path, name, seq, deleted FROM location WHERE owner = ?"));
@@ -346,13 +354,14 @@ Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, locs.Step());
     if (!row) break;
-    LocationRecord r;
-    r.uuid = locs.UuidAt(0);
-    r.root_path = std::string(locs.Text(1));
-    r.name = std::string(locs.Text(2));
-    r.seq = Seq(locs.Int(3));
-    r.deleted = locs.Int(4) != 0;
-    h.Add(LocationElement(r));
+    const size_t start = batch.buffer().size();
+    Element e(batch.buffer(), 'L');
+    e.Uuid16(locs.Blob(0).size() == 16 ? locs.Blob(0).data() : nullptr)
+        .Bytes(locs.Text(1))
+        .Bytes(locs.Text(2));
+    e.I64(locs.Int(3)).U8(locs.Int(4) ? 1 : 0);
+    batch.Commit(owner.value(), +1, start);
+    submit_if_full();
   }
   ES_ASSIGN_OR_RETURN(
       store::Stmt st,
@@ -361,20 +370,23 @@ Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
           " e.modified_ns, e.accessed_ns, e.content_hash, e.seq, e.deleted"
           " FROM entry e LEFT JOIN location l ON l.id = e.location WHERE e.owner = ?"));
   st.Bind(1, owner.value());
-  std::string element;
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    element.clear();
-    Element e(element, 'E');
+    const size_t start = batch.buffer().size();
+    Element e(batch.buffer(), 'E');
     auto uuid = [&](int c) { return st.Blob(c).size() == 16 ? st.Blob(c).data() : nullptr; };
     e.Uuid16(uuid(0)).Uuid16(uuid(1)).Uuid16(uuid(2)).Bytes(st.Text(3)).Bytes(st.Text(4));
     e.U8(static_cast<uint8_t>(st.Int(5)));
     for (int c = 6; c <= 10; ++c) e.I64(st.Int(c));
     e.Bytes(st.Blob(11)).I64(st.Int(12)).U8(st.Int(13) ? 1 : 0);
-    h.Add(element);
+    batch.Commit(owner.value(), +1, start);
+    submit_if_full();
   }
-  return h;
+  DeltaMap sum;
+  batch.HashInto(sum);
+  for (auto& [o, delta] : hasher.Drain()) sum[o] += delta;
+  return sum[owner.value()];
 }
 
 }  // namespace entrysync
