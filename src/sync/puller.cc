@@ -188,6 +188,18 @@ void Puller::AfterWrites(const Uuid& owner, std::function<Status()> then) {
       Then([then = std::move(then)](const WriteOutcome&) { return then(); }));
 }
 
+Status Puller::QueuePush(ApplyJob job, std::function<Status(const WriteOutcome&)> then) {
+  if (pushes_queued_ >= kMaxQueuedPushes)
+    return Aborted("pushes changes faster than they are written, " + std::to_string(pushes_queued_) +
+                   " waiting; disconnected");
+  ++pushes_queued_;
+  s_.host.writer().ApplyRows(std::move(job), Then([this, then = std::move(then)](const WriteOutcome& out) {
+                               --pushes_queued_;
+                               return then(out);
+                             }));
+  return Status::Ok();
+}
+
 Status Puller::OnStateBatch(const Frame& f) {
   using Rule = ApplyJob::OnOtherEpoch;
   ES_ASSIGN_OR_RETURN(auto b, ParseMessage<wire::StateBatch>(f));
@@ -202,9 +214,7 @@ Status Puller::OnStateBatch(const Frame& f) {
     // A live push's locations (IndexSender::OnAdvance): applied like a
     // StateChange; stale ones are skipped (a pull will fix it).
     ES_ASSIGN_OR_RETURN(job.locations, OpenLocationBatch(b));
-    s_.host.writer().ApplyRows(std::move(job),
-                               Then([this](const WriteOutcome& out) { return OnVerified(out, true); }));
-    return Status::Ok();
+    return QueuePush(std::move(job), [this](const WriteOutcome& out) { return OnVerified(out, true); });
   }
   auto it = pulls_.find(b.transfer_id());
   if (it == pulls_.end())
@@ -266,21 +276,20 @@ Status Puller::OnStateChange(const Frame& f) {
   job.chain_failed = writes_failed_;
   job.entries.push_back(std::move(e));
   size_t frame_bytes = f.payload.size() + kFrameOverhead;
-  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, frame_bytes](const WriteOutcome& out) {
-                               s_.counters.rows_applied += out.written;
-                               s_.counters.rows_skipped += out.skipped;
-                               ES_RETURN_IF_ERROR(OnVerified(out, true));
-                               for (auto& [id, pull] : pulls_) {
-                                 if (pull.owner != owner) continue;
-                                 TransferProgress& p = s_.transfers.at(pull.progress);
-                                 p.strategy = Strategy::kChange;
-                                 p.done++;
-                                 p.bytes += frame_bytes;
-                               }
-                               s_.publish();
-                               return Status::Ok();
-                             }));
-  return Status::Ok();
+  return QueuePush(std::move(job), [this, owner, frame_bytes](const WriteOutcome& out) {
+    s_.counters.rows_applied += out.written;
+    s_.counters.rows_skipped += out.skipped;
+    ES_RETURN_IF_ERROR(OnVerified(out, true));
+    for (auto& [id, pull] : pulls_) {
+      if (pull.owner != owner) continue;
+      TransferProgress& p = s_.transfers.at(pull.progress);
+      p.strategy = Strategy::kChange;
+      p.done++;
+      p.bytes += frame_bytes;
+    }
+    s_.publish();
+    return Status::Ok();
+  });
 }
 
 // The end of a transfer of `owner` (a pull of ours, or a live push): the
@@ -314,14 +323,15 @@ Status Puller::OnCurrent(const wire::Current& c) {
   job.must_end_verified = ours && owner != s_.peer_uuid;
   // A pull from zero may be of a new epoch (an empty one: no batch said so).
   if (ours && from.value() == 0) job.on_other_epoch = ApplyJob::OnOtherEpoch::kResetFromZero;
-  s_.host.writer().ApplyRows(std::move(job), Then([this, owner, epoch, seq, tid](const WriteOutcome& out) {
-                               ES_RETURN_IF_ERROR(OnVerified(out, true));
-                               PeerHas& has = s_.peer_has[owner];
-                               if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
-                               if (has.epoch != epoch && tid != 0)
-                                 has = {epoch, seq, has.name, 0, std::nullopt, std::nullopt};
-                               return EndPull(tid);
-                             }));
+  auto then = [this, owner, epoch, seq, tid](const WriteOutcome& out) {
+    ES_RETURN_IF_ERROR(OnVerified(out, true));
+    PeerHas& has = s_.peer_has[owner];
+    if (has.epoch == epoch && has.max_seq < seq) has.max_seq = seq;
+    if (has.epoch != epoch && tid != 0) has = {epoch, seq, has.name, 0, std::nullopt, std::nullopt};
+    return EndPull(tid);
+  };
+  if (!ours) return QueuePush(std::move(job), std::move(then));  // the end of a live push
+  s_.host.writer().ApplyRows(std::move(job), Then(std::move(then)));
   return Status::Ok();
 }
 

@@ -47,6 +47,12 @@ struct Pull {
 
 class Puller {
  public:
+  // Pushed writes of one session waiting for the writer (QueuePush): a
+  // connected peer pushes one change per commit of its own, which the
+  // writer applies in well under a millisecond; thousands waiting is a
+  // flood.
+  static constexpr size_t kMaxQueuedPushes = 4096;
+
   Puller(SessionShared& shared, FlowControl& flow);
 
   // Pulls every owner the peer can serve and we lack (the peer's Hello
@@ -93,6 +99,11 @@ class Puller {
   LibraryWriter::Done ThenResult(std::function<Status(Result<WriteOutcome>)> then);
   // `then` runs once every write of `owner` posted so far committed.
   void AfterWrites(const Uuid& owner, std::function<Status()> then);
+  // Queues one write the peer pushed unasked (a StateChange, a live
+  // location batch, the Current of a push) on the writer; `then` as Then.
+  // Fails, ending the session, when kMaxQueuedPushes of them wait: a peer
+  // cannot grow the writer's queue faster than it commits.
+  Status QueuePush(ApplyJob job, std::function<Status(const WriteOutcome&)> then);
 
   SessionShared& s_;
   FlowControl& flow_;
@@ -102,6 +113,7 @@ class Puller {
   std::set<Uuid> unprovable_;        // owners the peer serves beyond their checkpoint (logged once)
   std::set<Uuid> refused_;           // removed devices whose rows the peer sent (logged once)
   uint64_t next_id_ = 1;
+  size_t pushes_queued_ = 0;                                // QueuePush's writes not done yet
   std::shared_ptr<char> alive_ = std::make_shared<char>();  // replaced by Abort: completions dropped
   // Set by the writer when a write of this session failed: the ones it
   // still has queued are then not applied (ApplyJob::chain_failed).

@@ -153,12 +153,18 @@ Status Session::OnPeerBound(const wire::Hello& h) {
     snapshot_.peer_uuid = peer_uuid;
     snapshot_.state = SessionState::kSyncing;
   }
-  if (!shared_.host.OnPeerReady(this)) {
-    // Both devices dialed: the other connection is kept (the same choice on
-    // both sides), this one ends without an error.
-    spdlog::info("{} ({}): keeping the other connection with this device", bound.name, stream_->Describe());
-    Teardown(Aborted("duplicate connection with " + bound.name));
-    return Status::Ok();
+  switch (shared_.host.OnPeerReady(this)) {
+    case SessionHost::Admission::kAdmitted:
+      break;
+    case SessionHost::Admission::kDuplicate:
+      // Both devices dialed: the other connection is kept (the same choice
+      // on both sides), this one ends without an error.
+      spdlog::info("{} ({}): keeping the other connection with this device", bound.name, stream_->Describe());
+      Teardown(Aborted("duplicate connection with " + bound.name));
+      return Status::Ok();
+    case SessionHost::Admission::kTooMany:
+      return Aborted("already " + std::to_string(SessionHost::kMaxSessionsPerDevice) + " connections with " +
+                     bound.name + "; this one refused");
   }
   spdlog::info("connected to {} ({}), {} owners offered", bound.name, stream_->Describe(), h.owners_size());
   // The peer's checkpoints: stored when newer, and each replica we hold

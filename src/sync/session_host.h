@@ -39,10 +39,13 @@ class SessionHost {
   // from `peer` for a while (the owner or another peer serves it).
   virtual void Distrust(const Uuid& owner, const Uuid& peer) = 0;
   virtual bool Distrusted(const Uuid& owner, const Uuid& peer) const = 0;
-  // The peer's Hello was accepted. False: another connection with the same
-  // device is kept instead (one connection per pair of devices); this one
-  // then closes quietly.
-  virtual bool OnPeerReady(Session* s) = 0;
+  // The peer's Hello was accepted. kDuplicate: another connection with the
+  // same device is kept instead (one connection per pair of devices); this
+  // one then closes quietly. kTooMany: the device holds
+  // kMaxSessionsPerDevice connections already; this one is refused.
+  enum class Admission { kAdmitted, kDuplicate, kTooMany };
+  static constexpr size_t kMaxSessionsPerDevice = 4;
+  virtual Admission OnPeerReady(Session* s) = 0;
   // Rows were written, a pull finished or the session closed: other
   // sessions may now pull, and what advanced flows on to other peers.
   virtual void OnSessionChanged(const Session* s) = 0;

@@ -10,6 +10,7 @@
 #include "net/io_thread.h"
 #include "net/pipe.h"
 #include "proto/batch.h"
+#include "proto/convert.h"
 #include "proto/frame.h"
 #include "store/export.h"
 #include "store/transaction_manager.h"
@@ -634,6 +635,58 @@ TEST_F(RawPeerTest, PeerThatSendsFasterThanTheLoopHandlesIsDisconnected) {
   ASSERT_TRUE(WaitFor([&] { return sb->closed(); }));
   EXPECT_NE(sb->close_status().message().find("sends faster than it is handled"), std::string::npos)
       << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, PeerThatPushesFasterThanTheWriterCommitsIsDisconnected) {
+  a_->Pair(*b_);
+  b_->Pair(*a_);
+  StartBoth();
+  // B's writer is held busy: every change A pushes waits for it.
+  std::promise<void> release;
+  std::shared_future<void> held = release.get_future().share();
+  b_->svc->writer().Post(WriteTarget::LibraryTables(),
+                         [held](Library&) -> Result<WriteOutcome> {
+                           held.wait();
+                           return WriteOutcome{};
+                         },
+                         {});
+  std::unique_ptr<ByteStream> raw;
+  auto sb = Open(&raw);
+  std::string burst = EncodeFrame(HelloFromA({}));
+  for (size_t i = 0; i <= Puller::kMaxQueuedPushes; ++i) {
+    EntryRecord e;
+    e.uuid = NewUuidV7();
+    e.name = "pushed-" + std::to_string(i);
+    e.seq = Seq(static_cast<int64_t>(i) + 1);
+    wire::StateChange c;
+    c.set_owner(UuidToWire(a_->uuid));
+    c.set_epoch(1);
+    EntryToWire(e, c.mutable_entry());
+    burst += EncodeFrame(c);
+  }
+  raw->Write(burst);
+  bool closed = WaitFor([&] { return sb->closed(); });
+  release.set_value();
+  ASSERT_TRUE(closed);
+  EXPECT_NE(sb->close_status().message().find("pushes changes faster than they are written"),
+            std::string::npos)
+      << sb->close_status().message();
+}
+
+TEST_F(RawPeerTest, ADeviceHoldsAFewConnectionsAtMost) {
+  StartBoth();
+  std::vector<std::unique_ptr<ByteStream>> raws(SessionHost::kMaxSessionsPerDevice + 1);
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (auto& raw : raws) {
+    sessions.push_back(Open(&raw));
+    raw->Write(EncodeFrame(HelloFromA({})));
+    ASSERT_TRUE(WaitFor([&] { return sessions.back()->ready() || sessions.back()->closed(); }));
+  }
+  for (size_t i = 0; i < SessionHost::kMaxSessionsPerDevice; ++i) EXPECT_FALSE(sessions[i]->closed()) << i;
+  ASSERT_TRUE(sessions.back()->closed());
+  EXPECT_NE(sessions.back()->close_status().message().find("connections with alpha; this one refused"),
+            std::string::npos)
+      << sessions.back()->close_status().message();
 }
 
 TEST_F(RawPeerTest, PeerThatSendsNoHelloIsDisconnected) {

@@ -182,20 +182,26 @@ bool SyncService::Distrusted(const Uuid& owner, const Uuid& peer) const {
 // they close the same one. Connections dialed by the same side all stay:
 // a one-shot `entrysync sync` or `ls` of a device whose daemon is connected
 // too (another process, the same device id).
-bool SyncService::OnPeerReady(Session* s) {
+SessionHost::Admission SyncService::OnPeerReady(Session* s) {
   auto dialer = [&](const Session& x) { return x.outbound() ? my_id_ : x.remote_id(); };
+  // Two daemons keep one connection; a device's other sessions (its `sync`
+  // command while its daemon runs) are allowed up to a few.
+  size_t others = 0;
   for (auto& other : Sessions()) {
     if (other.get() == s || other->closed() || !other->ready() || other->remote_id() != s->remote_id())
       continue;
-    if (dialer(*s) == dialer(*other)) continue;
-    if (dialer(*s) < dialer(*other)) {
-      other->Close(Status::Ok());
-      continue;
+    if (dialer(*s) != dialer(*other)) {
+      if (dialer(*s) < dialer(*other)) {
+        other->Close(Status::Ok());
+        continue;
+      }
+      return Admission::kDuplicate;
     }
-    return false;
+    ++others;
   }
+  if (others >= kMaxSessionsPerDevice) return Admission::kTooMany;
   if (observer_.on_changed) observer_.on_changed();
-  return true;
+  return Admission::kAdmitted;
 }
 
 void SyncService::OnSessionChanged(const Session*) { ScheduleRefresh(/*poll=*/false); }

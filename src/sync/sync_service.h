@@ -101,7 +101,7 @@ class SyncService : public SessionHost {
   void ReleasePull(const Uuid& owner, const Session* by) override;
   void Distrust(const Uuid& owner, const Uuid& peer) override;
   bool Distrusted(const Uuid& owner, const Uuid& peer) const override;
-  bool OnPeerReady(Session* s) override;
+  Admission OnPeerReady(Session* s) override;
   void OnSessionChanged(const Session* s) override;
   void OnSessionUpdated(const Session* s) override;
 
