@@ -43,6 +43,44 @@ class Element {
   std::string& out_;
 };
 
+// Element's encoding written into space already sized for it: the hook's
+// hot path (one size computation and one resize per row, no appends).
+class ElementAt {
+ public:
+  explicit ElementAt(char* p) : p_(p) {}
+  ElementAt& U8(uint8_t v) {
+    *p_++ = static_cast<char>(v);
+    return *this;
+  }
+  ElementAt& I64(int64_t v) {
+    auto u = static_cast<uint64_t>(v);
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>((u >> (8 * i)) & 0xFF);
+    return *this;
+  }
+  ElementAt& Bytes(std::string_view s) {
+    auto n = static_cast<uint32_t>(s.size());
+    for (int i = 0; i < 4; ++i) *p_++ = static_cast<char>((n >> (8 * i)) & 0xFF);
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    return *this;
+  }
+  ElementAt& Uuid16(const void* p) {
+    if (p)
+      std::memcpy(p_, p, 16);
+    else
+      std::memset(p_, 0, 16);
+    p_ += 16;
+    return *this;
+  }
+
+ private:
+  char* p_;
+};
+
+// An entry element's bytes besides its three variable-length fields: tag,
+// three uuids, three length prefixes, kind, five integers, seq, deleted.
+constexpr size_t kEntryFixedBytes = 1 + 3 * 16 + 3 * 4 + 1 + 5 * 8 + 8 + 1;
+
 // Where an entry element holds its location's uuid: after the tag and the
 // uuids of the entry and its parent.
 constexpr size_t kEntryLocationOffset = 1 + 16 + 16;
@@ -162,10 +200,9 @@ class RowVersion {
     sqlite3_value* v = Col(i);
     return v ? BlobArg(v) : std::string_view();
   }
-  std::string_view Text(int i) const {
-    sqlite3_value* v = Col(i);
-    return v ? TextArg(v) : std::string_view();
-  }
+  // A TEXT column's UTF-8 bytes (the library's encoding), read as a blob:
+  // sqlite3_value_text would copy an unterminated string to terminate it.
+  std::string_view Text(int i) const { return Blob(i); }
   const void* UuidBytes(int i) const {
     std::string_view b = Blob(i);
     return b.size() == 16 ? b.data() : nullptr;
@@ -210,11 +247,14 @@ void OwnerDigests::AddEntry(sqlite3* db, int sign, bool old_row) {
   ElementBatch& into = resolved ? batch_ : unresolved_;
   std::string& out = into.buffer();
   const size_t start = out.size();
-  Element e(out, 'E');
-  e.Uuid16(r.UuidBytes(1)).Uuid16(r.UuidBytes(4)).Uuid16(resolved ? known->second.bytes.data() : nullptr);
-  e.Bytes(r.Text(5)).Bytes(r.Text(6)).U8(static_cast<uint8_t>(r.Int(7)));
+  const std::string_view name = r.Text(5), extension = r.Text(6), content_hash = r.Blob(13);
+  out.resize(start + kEntryFixedBytes + name.size() + extension.size() + content_hash.size());
+  ElementAt e(out.data() + start);
+  e.U8('E').Uuid16(r.UuidBytes(1)).Uuid16(r.UuidBytes(4));
+  e.Uuid16(resolved ? known->second.bytes.data() : nullptr);
+  e.Bytes(name).Bytes(extension).U8(static_cast<uint8_t>(r.Int(7)));
   for (int i = 8; i <= 12; ++i) e.I64(r.Int(i));
-  e.Bytes(r.Blob(13)).I64(r.Int(14)).U8(r.Int(15) ? 1 : 0);
+  e.Bytes(content_hash).I64(r.Int(14)).U8(r.Int(15) ? 1 : 0);
   into.Commit(r.Int(2), sign, start);
   if (!resolved) {
     unresolved_locations_.push_back(location);
@@ -222,7 +262,8 @@ void OwnerDigests::AddEntry(sqlite3* db, int sign, bool old_row) {
   }
   if (batch_.size() >= kHashBatch) {
     hasher_.Submit(std::move(batch_));
-    batch_ = ElementBatch();
+    batch_ = hasher_.Spare();
+    batch_.Reserve(kHashBatch, kHashBatch * 128);
   }
 }
 

@@ -39,6 +39,14 @@ void ElementHasher::Submit(ElementBatch&& batch) {
   work_.NotifyOne();
 }
 
+ElementBatch ElementHasher::Spare() {
+  MutexLock lock(mu_);
+  if (spare_.empty()) return ElementBatch();
+  ElementBatch b = std::move(spare_.back());
+  spare_.pop_back();
+  return b;
+}
+
 DeltaMap ElementHasher::Drain() {
   MutexLock lock(mu_);
   while (!queue_.empty() || hashing_) done_.Wait(mu_);
@@ -66,8 +74,10 @@ void ElementHasher::Run() {
     lock.Unlock();
     local.clear();
     batch.HashInto(local);
+    batch.Clear();
     lock.Lock();
     for (auto& [owner, delta] : local) deltas_[owner] += delta;
+    if (spare_.size() < kMaxQueued) spare_.push_back(std::move(batch));
     hashing_ = false;
     done_.NotifyAll();
   }

@@ -60,6 +60,10 @@ class ElementBatch {
     bytes_.clear();
     items_.clear();
   }
+  void Reserve(size_t elements, size_t bytes) {
+    items_.reserve(elements);
+    bytes_.reserve(bytes);
+  }
   // Calls f(owner, sign, element bytes) for each element in order.
   template <typename F>
   void ForEach(F&& f) const {
@@ -95,6 +99,9 @@ class ElementHasher {
 
   // Queues a batch for the thread; blocks while two batches wait.
   void Submit(ElementBatch&& batch) EXCLUDES(mu_);
+  // An empty batch to fill next: one the thread has hashed (its memory
+  // kept), or a new one.
+  ElementBatch Spare() EXCLUDES(mu_);
   // Waits until every submitted batch is hashed; returns their deltas and
   // starts over from none.
   DeltaMap Drain() EXCLUDES(mu_);
@@ -113,7 +120,8 @@ class ElementHasher {
   bool hashing_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;
   DeltaMap deltas_ GUARDED_BY(mu_);
-  std::thread thread_;  // started by the first Submit; joined by the destructor
+  std::vector<ElementBatch> spare_ GUARDED_BY(mu_);  // hashed, emptied, for Spare
+  std::thread thread_;                               // started by the first Submit; joined by the destructor
 };
 
 }  // namespace entrysync
