@@ -101,12 +101,6 @@ std::string_view BlobArg(sqlite3_value* v) {
   return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
 }
 
-std::string_view TextArg(sqlite3_value* v) {
-  const unsigned char* p = sqlite3_value_text(v);
-  int n = sqlite3_value_bytes(v);
-  return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
-}
-
 // es_owner_uuid(device_id): the owner uuid of a 32-byte device id.
 void OwnerUuidFn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   std::string_view id = BlobArg(argv[0]);
