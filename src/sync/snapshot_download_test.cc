@@ -64,8 +64,9 @@ class SnapshotDownloadTest : public ::testing::Test {
     LibraryWriter w(io.get_executor());
     EXPECT_TRUE(w.Start(beta_->dir(), false, nullptr).ok());
     std::optional<Result<WriteOutcome>> got;
-    w.ImportSnapshotFile(SnapshotImportJob{owner_, part_, offer_, info_.sha256, DeviceRowId(0), offered},
-                         [&](Result<WriteOutcome> r) { got = std::move(r); });
+    w.ImportSnapshotFile(
+        SnapshotImportJob{owner_, part_, offer_, info_.sha256, DeviceRowId(0), offered, std::nullopt},
+        [&](Result<WriteOutcome> r) { got = std::move(r); });
     auto work = asio::make_work_guard(io);
     while (!got) io.run_one();
     w.Stop();
