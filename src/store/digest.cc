@@ -1,6 +1,7 @@
 #include "store/digest.h"
 
 #include <cstring>
+#include <map>
 #include <span>
 #include <string_view>
 
@@ -216,6 +217,13 @@ void OwnerDigests::OnPreUpdate(void* self, sqlite3* db, int op, const char* sche
   auto* d = static_cast<OwnerDigests*>(self);
   const bool entry = std::strcmp(table, "entry") == 0;
   if (!entry && std::strcmp(table, "location") != 0) return;
+  if (entry && d->known_ && op != SQLITE_DELETE) {
+    // The new version is the caller's record (EndKnownRows); only the one
+    // an update replaces is read here.
+    if (op == SQLITE_UPDATE) d->AddEntry(db, -1, /*old_row=*/true);
+    d->known_written_.push_back(new_key);
+    return;
+  }
   if (op == SQLITE_DELETE || op == SQLITE_UPDATE) {
     if (entry)
       d->AddEntry(db, -1, /*old_row=*/true);
@@ -254,11 +262,57 @@ void OwnerDigests::AddEntry(sqlite3* db, int sign, bool old_row) {
     unresolved_locations_.push_back(location);
     return;
   }
-  if (batch_.size() >= kHashBatch) {
-    hasher_.Submit(std::move(batch_));
-    batch_ = hasher_.Spare();
-    batch_.Reserve(kHashBatch, kHashBatch * 128);
+  SubmitIfFull();
+}
+
+void OwnerDigests::SubmitIfFull() {
+  if (batch_.size() < kHashBatch) return;
+  hasher_.Submit(std::move(batch_));
+  batch_ = hasher_.Spare();
+  batch_.Reserve(kHashBatch, kHashBatch * 128);
+}
+
+// EntryElement(r), written in place.
+void OwnerDigests::AddRecord(int64_t owner, const EntryRecord& r) {
+  std::string& out = batch_.buffer();
+  const size_t start = out.size();
+  out.resize(start + kEntryFixedBytes + r.name.size() + r.extension.size() + r.content_hash.size());
+  ElementAt e(out.data() + start);
+  e.U8('E').Uuid16(r.uuid.bytes.data()).Uuid16(r.parent.is_nil() ? nullptr : r.parent.bytes.data());
+  e.Uuid16(r.location.bytes.data()).Bytes(r.name).Bytes(r.extension).U8(static_cast<uint8_t>(r.kind));
+  e.I64(static_cast<int64_t>(r.size)).I64(static_cast<int64_t>(r.inode));
+  e.I64(r.created_ns).I64(r.modified_ns).I64(r.accessed_ns).Bytes(r.content_hash);
+  e.I64(r.seq.value()).U8(r.deleted ? 1 : 0);
+  batch_.Commit(owner, +1, start);
+  SubmitIfFull();
+}
+
+Status OwnerDigests::EndKnownRows(DeviceRowId owner, std::span<const EntryRecord> rows) {
+  known_ = false;
+  std::vector<int64_t> written = std::move(known_written_);
+  known_written_.clear();
+  if (written.size() == rows.size()) {
+    for (const EntryRecord& r : rows) AddRecord(owner.value(), r);
+    return Status::Ok();
   }
+  if (written.empty() || rows.empty()) return Status::Ok();  // empty: the statement failed
+  // Some rows were left alone (older than what is stored, or another
+  // owner's uuid): the ones written are those of the row ids seen.
+  ES_ASSIGN_OR_RETURN(store::Stmt st, db_.Prepare("SELECT uuid FROM entry WHERE id = ?"));
+  std::map<Uuid, int> times;  // a uuid twice in one statement: inserted, then updated
+  for (int64_t id : written) {
+    st.Reset();
+    st.Bind(1, id);
+    ES_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) ++times[st.UuidAt(0)];
+  }
+  for (const EntryRecord& r : rows) {
+    auto it = times.find(r.uuid);
+    if (it == times.end() || it->second == 0) continue;
+    --it->second;
+    AddRecord(owner.value(), r);
+  }
+  return Status::Ok();
 }
 
 // A location row version (columns as kLocationColumns); remembers its uuid
@@ -311,6 +365,8 @@ Status OwnerDigests::Settle() {
 }
 
 void OwnerDigests::Drop() {
+  known_ = false;
+  known_written_.clear();
   batch_.Clear();
   unresolved_.Clear();
   unresolved_locations_.clear();

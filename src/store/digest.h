@@ -19,6 +19,7 @@
 // Not thread-safe; one per connection (Library owns it).
 #pragma once
 
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -59,6 +60,17 @@ class OwnerDigests {
   // True while the open transaction changed rows whose digest is not stored.
   bool pending();
 
+  // EntryWriter's multi-row upserts, the bulk paths: between BeginKnownRows
+  // and EndKnownRows, an entry row the statement inserts or updates is
+  // hashed from the caller's record instead of being read back from SQLite
+  // (the version an update replaces still is). EndKnownRows(owner, rows)
+  // adds the records that were written: all of them when the statement
+  // wrote as many rows (the rule), else those whose row ids the hook saw,
+  // looked up. REQUIRES: `rows` are the statement's, in order, of `owner`,
+  // each with the uuid of the location row it was bound to.
+  void BeginKnownRows() { known_ = true; }
+  Status EndKnownRows(DeviceRowId owner, std::span<const EntryRecord> rows);
+
   // The committed digest of `owner` (zero when it has no rows).
   Result<LtHash> Get(DeviceRowId owner);
   // The digest computed from the rows themselves, by a full scan: for
@@ -75,6 +87,8 @@ class OwnerDigests {
   static void OnRollback(void* self);
   void AddEntry(sqlite3* db, int sign, bool old_row);
   void AddLocation(sqlite3* db, int sign, bool old_row, int64_t id);
+  void AddRecord(int64_t owner, const EntryRecord& r);
+  void SubmitIfFull();
   // Hashes everything collected so far into pending_ (the unresolved
   // elements get their location's uuid first).
   Status Settle();
@@ -86,7 +100,9 @@ class OwnerDigests {
   ElementBatch unresolved_;                    // entry elements whose location uuid is not known yet
   std::vector<int64_t> unresolved_locations_;  // their location row ids, in order
   ElementHasher hasher_;
-  DeltaMap pending_;  // owner row -> hashed delta of this transaction
+  DeltaMap pending_;                    // owner row -> hashed delta of this transaction
+  bool known_ = false;                  // inside BeginKnownRows .. EndKnownRows
+  std::vector<int64_t> known_written_;  // row ids the known statement inserted or updated
   // Location row id -> uuid, as of the last change the hook saw (a removed
   // location keeps its last uuid: rows of it may be removed after it).
   // Cleared on rollback; filled by the hook and by Settle's lookups.

@@ -132,6 +132,44 @@ TEST_F(DigestTest, TransactionsLargerThanABatchUseTheHelperThread) {
   ExpectConsistent(lib_->local_device());
 }
 
+TEST_F(DigestTest, MultiRowWritesThatLeaveSomeRowsAloneKeepTheDigest) {
+  auto owner = lib_->EnsureDevice(NewUuidV4(), "remote");
+  ASSERT_TRUE(owner.ok());
+  auto replica = Replica::Make(*lib_);
+  ASSERT_TRUE(replica.ok());
+  LocationRecord loc{NewUuidV7(), "/r", "r", Seq(1), false};
+  auto rows = Make(300);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].location = loc.uuid;
+    rows[i].seq = Seq(static_cast<int64_t>(i) + 2);
+  }
+  std::vector<LocationRecord> locs = {loc};
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), locs, rows, Seq(301), *owner).ok());
+  ExpectConsistent(*owner);
+  // Every third row newer, the others replayed: each 64-row statement
+  // writes some of its rows and leaves the others alone.
+  for (size_t i = 0; i < rows.size(); i += 3) {
+    rows[i].name += "-v2";
+    rows[i].seq = Seq(rows[i].seq.value() + 1000);
+  }
+  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), {}, rows, Seq(1301), *owner).ok());
+  ExpectConsistent(*owner);
+  // One uuid twice in one statement: inserted, then replaced.
+  auto more = Make(64, "dup");
+  more[40] = more[10];
+  more[40].name = "dup-again";
+  for (size_t i = 0; i < more.size(); ++i) more[i].seq = Seq(5000 + static_cast<int64_t>(i));
+  {
+    store::Transaction txn(lib_->db());
+    ASSERT_TRUE(txn.Begin().ok());
+    auto w = EntryWriter::Make(*lib_);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->PutEntries(lib_->local_device(), more).ok());
+    ASSERT_TRUE(txn.Commit().ok());
+  }
+  ExpectConsistent(lib_->local_device());
+}
+
 TEST_F(DigestTest, ARolledBackLargeTransactionLeavesTheDigest) {
   auto first = Make(100);
   ASSERT_TRUE(tm_->CommitBulkEntries(loc_, first).ok());

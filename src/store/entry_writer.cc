@@ -171,14 +171,21 @@ Result<uint64_t> EntryWriter::PutEntries(DeviceRowId owner, std::span<const Entr
         }
         BindEntryStatic(st, static_cast<int>(i) * kEntryParams, owner, *loc, r);
       }
+      // The set digest takes the rows written from `rows` (store/digest.h).
+      OwnerDigests& digests = lib_->digests();
+      digests.BeginKnownRows();
       int rc = sqlite3_step(st);
+      const auto batch = rows.subspan(next, kRowsPerInsert);
       if (rc != SQLITE_DONE) {
         Status s = IOError(std::string("sqlite: ") + sqlite3_errmsg(lib_->db().raw()));
+        // The transaction rolls back, and the digest's deltas with it.
+        (void)digests.EndKnownRows(owner, {});
         return s.Wrap("write entries " + rows[next].uuid.ToString() + " to " +
                       rows[next + kRowsPerInsert - 1].uuid.ToString());
       }
       sqlite3_reset(st);
       written += static_cast<uint64_t>(lib_->db().Changes());
+      ES_RETURN_IF_ERROR(digests.EndKnownRows(owner, batch));
     }
   }
   for (; next < rows.size(); ++next) {
