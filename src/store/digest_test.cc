@@ -46,6 +46,58 @@ class DigestTest : public ::testing::Test {
     EXPECT_EQ(stored->checksum(), computed->checksum());
   }
 
+  // Writes `n` rows of this device in a transaction that rolls back (no
+  // Commit: the destructor): the digest is as before, nothing pending.
+  void ExpectRolledBack(int n, const std::string& prefix) {
+    auto before = lib_->digests().Get(lib_->local_device());
+    ASSERT_TRUE(before.ok());
+    {
+      store::Transaction txn(lib_->db());
+      ASSERT_TRUE(txn.Begin().ok());
+      auto rows = Make(n, prefix);
+      for (size_t i = 0; i < rows.size(); ++i) rows[i].seq = Seq(1000 + static_cast<int64_t>(i));
+      auto w = EntryWriter::Make(*lib_);
+      ASSERT_TRUE(w.ok());
+      ASSERT_TRUE(w->PutEntries(lib_->local_device(), rows).ok());
+      EXPECT_TRUE(lib_->digests().pending());
+    }
+    EXPECT_FALSE(lib_->digests().pending());
+    auto after = lib_->digests().Get(lib_->local_device());
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(before->checksum(), after->checksum());
+  }
+
+  // A remote owner's `n` rows in one location (seqs 2..n+1), applied in
+  // one pull through a replica, its digest checked. `replica` is empty
+  // when something failed (the failure is reported).
+  struct Remote {
+    std::optional<DeviceRowId> owner;
+    std::optional<Replica> replica;
+    std::vector<LocationRecord> locs;
+    std::vector<EntryRecord> rows;
+  };
+  Remote ApplyRemote(int n) {
+    Remote r;
+    auto owner = lib_->EnsureDevice(NewUuidV4(), "remote");
+    auto replica = Replica::Make(*lib_);
+    EXPECT_TRUE(owner.ok() && replica.ok());
+    if (!owner.ok() || !replica.ok()) return r;
+    LocationRecord loc{NewUuidV7(), "/r", "r", Seq(1), false};
+    r.rows = Make(n);
+    for (size_t i = 0; i < r.rows.size(); ++i) {
+      r.rows[i].location = loc.uuid;
+      r.rows[i].seq = Seq(static_cast<int64_t>(i) + 2);
+    }
+    r.locs = {loc};
+    auto applied = replica->Apply(*owner, Epoch(9), r.locs, r.rows, Seq(n + 1), *owner);
+    EXPECT_TRUE(applied.ok()) << applied.status().message();
+    if (!applied.ok()) return r;
+    ExpectConsistent(*owner);
+    r.owner = *owner;
+    r.replica.emplace(std::move(*replica));
+    return r;
+  }
+
   TempDir dir_;
   EventBus bus_;
   std::unique_ptr<Library> lib_;
@@ -69,19 +121,9 @@ TEST_F(DigestTest, LocalCommitsKeepTheDigest) {
 }
 
 TEST_F(DigestTest, ReplicaAppliesAndResetsKeepTheDigest) {
-  auto owner = lib_->EnsureDevice(NewUuidV4(), "remote");
-  ASSERT_TRUE(owner.ok());
-  auto replica = Replica::Make(*lib_);
-  ASSERT_TRUE(replica.ok());
-  LocationRecord loc{NewUuidV7(), "/r", "r", Seq(1), false};
-  auto rows = Make(100);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    rows[i].location = loc.uuid;
-    rows[i].seq = Seq(static_cast<int64_t>(i) + 2);
-  }
-  std::vector<LocationRecord> locs = {loc};
-  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), locs, rows, Seq(101), *owner).ok());
-  ExpectConsistent(*owner);
+  Remote r = ApplyRemote(100);
+  ASSERT_TRUE(r.replica.has_value());
+  auto& [owner, replica, locs, rows] = r;
   // Replays change nothing; a newer version replaces the old one.
   ASSERT_TRUE(replica->Apply(*owner, Epoch(9), {}, rows, Seq(101), *owner).ok());
   ExpectConsistent(*owner);
@@ -133,19 +175,9 @@ TEST_F(DigestTest, TransactionsLargerThanABatchUseTheHelperThread) {
 }
 
 TEST_F(DigestTest, MultiRowWritesThatLeaveSomeRowsAloneKeepTheDigest) {
-  auto owner = lib_->EnsureDevice(NewUuidV4(), "remote");
-  ASSERT_TRUE(owner.ok());
-  auto replica = Replica::Make(*lib_);
-  ASSERT_TRUE(replica.ok());
-  LocationRecord loc{NewUuidV7(), "/r", "r", Seq(1), false};
-  auto rows = Make(300);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    rows[i].location = loc.uuid;
-    rows[i].seq = Seq(static_cast<int64_t>(i) + 2);
-  }
-  std::vector<LocationRecord> locs = {loc};
-  ASSERT_TRUE(replica->Apply(*owner, Epoch(9), locs, rows, Seq(301), *owner).ok());
-  ExpectConsistent(*owner);
+  Remote r = ApplyRemote(300);
+  ASSERT_TRUE(r.replica.has_value());
+  auto& [owner, replica, locs, rows] = r;
   // Every third row newer, the others replayed: each 64-row statement
   // writes some of its rows and leaves the others alone.
   for (size_t i = 0; i < rows.size(); i += 3) {
@@ -173,22 +205,7 @@ TEST_F(DigestTest, MultiRowWritesThatLeaveSomeRowsAloneKeepTheDigest) {
 TEST_F(DigestTest, ARolledBackLargeTransactionLeavesTheDigest) {
   auto first = Make(100);
   ASSERT_TRUE(tm_->CommitBulkEntries(loc_, first).ok());
-  auto before = lib_->digests().Get(lib_->local_device());
-  ASSERT_TRUE(before.ok());
-  {
-    store::Transaction txn(lib_->db());
-    ASSERT_TRUE(txn.Begin().ok());
-    auto rows = Make(10'000, "g");
-    for (size_t i = 0; i < rows.size(); ++i) rows[i].seq = Seq(1000 + static_cast<int64_t>(i));
-    auto w = EntryWriter::Make(*lib_);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(w->PutEntries(lib_->local_device(), rows).ok());
-    EXPECT_TRUE(lib_->digests().pending());
-  }
-  EXPECT_FALSE(lib_->digests().pending());
-  auto after = lib_->digests().Get(lib_->local_device());
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(before->checksum(), after->checksum());
+  ExpectRolledBack(10'000, "g");  // several of the hasher's batches in flight
   // The next transaction starts clean.
   auto next = Make(5'000, "h");
   ASSERT_TRUE(tm_->CommitBulkEntries(loc_, next).ok());
@@ -225,23 +242,7 @@ TEST_F(DigestTest, RowsOfALocationNotSeenSinceOpeningAreHashedWithItsUuid) {
 }
 
 TEST_F(DigestTest, FailedTransactionLeavesTheDigest) {
-  auto before = lib_->digests().Get(lib_->local_device());
-  ASSERT_TRUE(before.ok());
-  {
-    store::Transaction txn(lib_->db());
-    ASSERT_TRUE(txn.Begin().ok());
-    auto rows = Make(3);
-    for (size_t i = 0; i < rows.size(); ++i) rows[i].seq = Seq(1000 + static_cast<int64_t>(i));
-    auto w = EntryWriter::Make(*lib_);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(w->PutEntries(lib_->local_device(), rows).ok());
-    EXPECT_TRUE(lib_->digests().pending());
-    // No Commit: the destructor rolls back.
-  }
-  EXPECT_FALSE(lib_->digests().pending());
-  auto after = lib_->digests().Get(lib_->local_device());
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(before->checksum(), after->checksum());
+  ExpectRolledBack(3, "f");
   ExpectConsistent(lib_->local_device());
 }
 
