@@ -8,44 +8,9 @@
 namespace entrysync {
 namespace {
 
-// Appends an element to `out`: fixed-width little-endian integers,
-// u32-length-prefixed strings, 16-byte uuids (zeros for none).
-class Element {
- public:
-  Element(std::string& out, char tag) : out_(out) { out_.push_back(tag); }
-  Element& U8(uint8_t v) {
-    out_.push_back(static_cast<char>(v));
-    return *this;
-  }
-  Element& I64(int64_t v) {
-    auto u = static_cast<uint64_t>(v);
-    char b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((u >> (8 * i)) & 0xFF);
-    out_.append(b, 8);
-    return *this;
-  }
-  Element& Bytes(std::string_view s) {
-    auto n = static_cast<uint32_t>(s.size());
-    char b[4];
-    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
-    out_.append(b, 4);
-    out_.append(s);
-    return *this;
-  }
-  Element& Uuid16(const void* p) {
-    if (p)
-      out_.append(static_cast<const char*>(p), 16);
-    else
-      out_.append(16, '\0');
-    return *this;
-  }
-
- private:
-  std::string& out_;
-};
-
-// Element's encoding written into space already sized for it: the hook's
-// hot path (one size computation and one resize per row, no appends).
+// Writes an element's fields into space already sized for them:
+// fixed-width little-endian integers, u32-length-prefixed strings, 16-byte
+// uuids (zeros for none).
 class ElementAt {
  public:
   explicit ElementAt(char* p) : p_(p) {}
@@ -78,6 +43,26 @@ class ElementAt {
   char* p_;
 };
 
+// The fields an element encodes, wherever they are read from (a record, a
+// row version in the hook, a query): one encoder each, so every path hashes
+// the same bytes. Uuids are 16 bytes, or null for none.
+struct EntryFields {
+  const void* uuid;
+  const void* parent;
+  const void* location;
+  std::string_view name, extension;
+  int64_t kind, size, inode, created_ns, modified_ns, accessed_ns;
+  std::string_view content_hash;
+  int64_t seq;
+  bool deleted;
+};
+struct LocationFields {
+  const void* uuid;
+  std::string_view root_path, name;
+  int64_t seq;
+  bool deleted;
+};
+
 // An entry element's bytes besides its three variable-length fields: tag,
 // three uuids, three length prefixes, kind, five integers, seq, deleted.
 constexpr size_t kEntryFixedBytes = 1 + 3 * 16 + 3 * 4 + 1 + 5 * 8 + 8 + 1;
@@ -95,6 +80,43 @@ constexpr const char* kEntryColumns[] = {
     "id",   "uuid",  "owner",      "location",    "parent",      "name",         "extension", "kind",
     "size", "inode", "created_ns", "modified_ns", "accessed_ns", "content_hash", "seq",       "deleted"};
 constexpr const char* kLocationColumns[] = {"id", "uuid", "owner", "root_path", "name", "seq", "deleted"};
+
+// Appends the element of `f` to `out`; returns where it starts.
+size_t AppendEntry(std::string& out, const EntryFields& f) {
+  const size_t start = out.size();
+  out.resize(start + kEntryFixedBytes + f.name.size() + f.extension.size() + f.content_hash.size());
+  ElementAt e(out.data() + start);
+  e.U8('E').Uuid16(f.uuid).Uuid16(f.parent).Uuid16(f.location);
+  e.Bytes(f.name).Bytes(f.extension).U8(static_cast<uint8_t>(f.kind));
+  e.I64(f.size).I64(f.inode).I64(f.created_ns).I64(f.modified_ns).I64(f.accessed_ns);
+  e.Bytes(f.content_hash).I64(f.seq).U8(f.deleted ? 1 : 0);
+  return start;
+}
+
+size_t AppendLocation(std::string& out, const LocationFields& f) {
+  const size_t start = out.size();
+  out.resize(start + 1 + 16 + 4 + f.root_path.size() + 4 + f.name.size() + 8 + 1);
+  ElementAt e(out.data() + start);
+  e.U8('L').Uuid16(f.uuid).Bytes(f.root_path).Bytes(f.name).I64(f.seq).U8(f.deleted ? 1 : 0);
+  return start;
+}
+
+EntryFields FieldsOf(const EntryRecord& r) {
+  return EntryFields{.uuid = r.uuid.bytes.data(),
+                     .parent = r.parent.is_nil() ? nullptr : r.parent.bytes.data(),
+                     .location = r.location.bytes.data(),
+                     .name = r.name,
+                     .extension = r.extension,
+                     .kind = static_cast<int64_t>(r.kind),
+                     .size = static_cast<int64_t>(r.size),
+                     .inode = static_cast<int64_t>(r.inode),
+                     .created_ns = r.created_ns,
+                     .modified_ns = r.modified_ns,
+                     .accessed_ns = r.accessed_ns,
+                     .content_hash = r.content_hash,
+                     .seq = r.seq.value(),
+                     .deleted = r.deleted};
+}
 
 std::string_view BlobArg(sqlite3_value* v) {
   const void* p = sqlite3_value_blob(v);
@@ -119,19 +141,17 @@ void OwnerUuidFn(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
 
 std::string EntryElement(const EntryRecord& r) {
   std::string out;
-  Element e(out, 'E');
-  e.Uuid16(r.uuid.bytes.data()).Uuid16(r.parent.is_nil() ? nullptr : r.parent.bytes.data());
-  e.Uuid16(r.location.bytes.data()).Bytes(r.name).Bytes(r.extension).U8(static_cast<uint8_t>(r.kind));
-  e.I64(static_cast<int64_t>(r.size)).I64(static_cast<int64_t>(r.inode));
-  e.I64(r.created_ns).I64(r.modified_ns).I64(r.accessed_ns).Bytes(r.content_hash);
-  e.I64(r.seq.value()).U8(r.deleted ? 1 : 0);
+  AppendEntry(out, FieldsOf(r));
   return out;
 }
 
 std::string LocationElement(const LocationRecord& r) {
   std::string out;
-  Element e(out, 'L');
-  e.Uuid16(r.uuid.bytes.data()).Bytes(r.root_path).Bytes(r.name).I64(r.seq.value()).U8(r.deleted ? 1 : 0);
+  AppendLocation(out, LocationFields{.uuid = r.uuid.bytes.data(),
+                                     .root_path = r.root_path,
+                                     .name = r.name,
+                                     .seq = r.seq.value(),
+                                     .deleted = r.deleted});
   return out;
 }
 
@@ -247,16 +267,21 @@ void OwnerDigests::AddEntry(sqlite3* db, int sign, bool old_row) {
   auto known = location_uuids_.find(location);
   const bool resolved = known != location_uuids_.end();
   ElementBatch& into = resolved ? batch_ : unresolved_;
-  std::string& out = into.buffer();
-  const size_t start = out.size();
-  const std::string_view name = r.Text(5), extension = r.Text(6), content_hash = r.Blob(13);
-  out.resize(start + kEntryFixedBytes + name.size() + extension.size() + content_hash.size());
-  ElementAt e(out.data() + start);
-  e.U8('E').Uuid16(r.UuidBytes(1)).Uuid16(r.UuidBytes(4));
-  e.Uuid16(resolved ? known->second.bytes.data() : nullptr);
-  e.Bytes(name).Bytes(extension).U8(static_cast<uint8_t>(r.Int(7)));
-  for (int i = 8; i <= 12; ++i) e.I64(r.Int(i));
-  e.Bytes(content_hash).I64(r.Int(14)).U8(r.Int(15) ? 1 : 0);
+  const size_t start =
+      AppendEntry(into.buffer(), EntryFields{.uuid = r.UuidBytes(1),
+                                             .parent = r.UuidBytes(4),
+                                             .location = resolved ? known->second.bytes.data() : nullptr,
+                                             .name = r.Text(5),
+                                             .extension = r.Text(6),
+                                             .kind = r.Int(7),
+                                             .size = r.Int(8),
+                                             .inode = r.Int(9),
+                                             .created_ns = r.Int(10),
+                                             .modified_ns = r.Int(11),
+                                             .accessed_ns = r.Int(12),
+                                             .content_hash = r.Blob(13),
+                                             .seq = r.Int(14),
+                                             .deleted = r.Int(15) != 0});
   into.Commit(r.Int(2), sign, start);
   if (!resolved) {
     unresolved_locations_.push_back(location);
@@ -272,18 +297,8 @@ void OwnerDigests::SubmitIfFull() {
   batch_.Reserve(kHashBatch, kHashBatch * 128);
 }
 
-// EntryElement(r), written in place.
 void OwnerDigests::AddRecord(int64_t owner, const EntryRecord& r) {
-  std::string& out = batch_.buffer();
-  const size_t start = out.size();
-  out.resize(start + kEntryFixedBytes + r.name.size() + r.extension.size() + r.content_hash.size());
-  ElementAt e(out.data() + start);
-  e.U8('E').Uuid16(r.uuid.bytes.data()).Uuid16(r.parent.is_nil() ? nullptr : r.parent.bytes.data());
-  e.Uuid16(r.location.bytes.data()).Bytes(r.name).Bytes(r.extension).U8(static_cast<uint8_t>(r.kind));
-  e.I64(static_cast<int64_t>(r.size)).I64(static_cast<int64_t>(r.inode));
-  e.I64(r.created_ns).I64(r.modified_ns).I64(r.accessed_ns).Bytes(r.content_hash);
-  e.I64(r.seq.value()).U8(r.deleted ? 1 : 0);
-  batch_.Commit(owner, +1, start);
+  batch_.Commit(owner, +1, AppendEntry(batch_.buffer(), FieldsOf(r)));
   SubmitIfFull();
 }
 
@@ -320,10 +335,11 @@ Status OwnerDigests::EndKnownRows(DeviceRowId owner, std::span<const EntryRecord
 void OwnerDigests::AddLocation(sqlite3* db, int sign, bool old_row, int64_t id) {
   RowVersion r(db, old_row);
   if (const void* uuid = r.UuidBytes(1)) std::memcpy(location_uuids_[id].bytes.data(), uuid, 16);
-  std::string& out = batch_.buffer();
-  const size_t start = out.size();
-  Element e(out, 'L');
-  e.Uuid16(r.UuidBytes(1)).Bytes(r.Text(3)).Bytes(r.Text(4)).I64(r.Int(5)).U8(r.Int(6) ? 1 : 0);
+  const size_t start = AppendLocation(batch_.buffer(), LocationFields{.uuid = r.UuidBytes(1),
+                                                                      .root_path = r.Text(3),
+                                                                      .name = r.Text(4),
+                                                                      .seq = r.Int(5),
+                                                                      .deleted = r.Int(6) != 0});
   batch_.Commit(r.Int(2), sign, start);
 }
 
@@ -445,12 +461,12 @@ Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, locs.Step());
     if (!row) break;
-    const size_t start = batch.buffer().size();
-    Element e(batch.buffer(), 'L');
-    e.Uuid16(locs.Blob(0).size() == 16 ? locs.Blob(0).data() : nullptr)
-        .Bytes(locs.Text(1))
-        .Bytes(locs.Text(2));
-    e.I64(locs.Int(3)).U8(locs.Int(4) ? 1 : 0);
+    auto uuid = [&](int c) { return locs.Blob(c).size() == 16 ? locs.Blob(c).data() : nullptr; };
+    const size_t start = AppendLocation(batch.buffer(), LocationFields{.uuid = uuid(0),
+                                                                       .root_path = locs.Text(1),
+                                                                       .name = locs.Text(2),
+                                                                       .seq = locs.Int(3),
+                                                                       .deleted = locs.Int(4) != 0});
     batch.Commit(owner.value(), +1, start);
     submit_if_full();
   }
@@ -464,13 +480,21 @@ Result<LtHash> OwnerDigests::Recompute(DeviceRowId owner) {
   for (;;) {
     ES_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    const size_t start = batch.buffer().size();
-    Element e(batch.buffer(), 'E');
     auto uuid = [&](int c) { return st.Blob(c).size() == 16 ? st.Blob(c).data() : nullptr; };
-    e.Uuid16(uuid(0)).Uuid16(uuid(1)).Uuid16(uuid(2)).Bytes(st.Text(3)).Bytes(st.Text(4));
-    e.U8(static_cast<uint8_t>(st.Int(5)));
-    for (int c = 6; c <= 10; ++c) e.I64(st.Int(c));
-    e.Bytes(st.Blob(11)).I64(st.Int(12)).U8(st.Int(13) ? 1 : 0);
+    const size_t start = AppendEntry(batch.buffer(), EntryFields{.uuid = uuid(0),
+                                                                 .parent = uuid(1),
+                                                                 .location = uuid(2),
+                                                                 .name = st.Text(3),
+                                                                 .extension = st.Text(4),
+                                                                 .kind = st.Int(5),
+                                                                 .size = st.Int(6),
+                                                                 .inode = st.Int(7),
+                                                                 .created_ns = st.Int(8),
+                                                                 .modified_ns = st.Int(9),
+                                                                 .accessed_ns = st.Int(10),
+                                                                 .content_hash = st.Blob(11),
+                                                                 .seq = st.Int(12),
+                                                                 .deleted = st.Int(13) != 0});
     batch.Commit(owner.value(), +1, start);
     submit_if_full();
   }
