@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -56,21 +55,6 @@ import hostile  # noqa: E402
 RSS_TARGET_MB = 150.0
 LOG_TARGET_BYTES = 1 << 20
 SLOWDOWN_TARGET = 2.0
-
-
-class WatermarkReader:
-    """A library's watermark of owner `owner_uuid`, read from its file."""
-
-    def __init__(self, lib_dir, owner_uuid):
-        path = os.path.join(lib_dir, "library.db")
-        self.db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
-        self.owner = bytes.fromhex(owner_uuid.replace("-", ""))
-
-    def seq(self):
-        row = self.db.execute(
-            "SELECT w.seq FROM watermark w JOIN device d ON d.id = w.owner WHERE d.uuid = ?",
-            (self.owner,)).fetchone()
-        return row[0] if row else 0
 
 
 def proc_status(pid, field):
@@ -151,7 +135,7 @@ def measure(args, base):
             es.make_tree(folders[name], n)
         beta.serve(nofile=args.nofile)
         alpha.serve()
-        wm = WatermarkReader(beta.lib, alpha.uuid)
+        wm = es.WatermarkReader(beta.lib, alpha.uuid)
         # Connected, and beta holds some of alpha: both runs below move the
         # same kind of delta (a bulk commit on top of held rows).
         timed_sync(alpha, wm, folders["warm"], 60 * es.SLOW)

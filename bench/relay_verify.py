@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -41,30 +40,19 @@ import es  # noqa: E402
 TARGET = 1.15
 
 
-def watermark(lib_dir, owner_uuid):
-    """The seq up to which the library at lib_dir holds owner_uuid (0: none)."""
-    path = os.path.join(lib_dir, "library.db")
-    if not os.path.exists(path):
-        return 0
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
-    try:
-        row = db.execute("SELECT w.seq FROM watermark w JOIN device d ON d.id = w.owner WHERE d.uuid = ?",
-                         (bytes.fromhex(owner_uuid.replace("-", "")),)).fetchone()
-        return row[0] if row else 0
-    except sqlite3.Error:
-        return 0
-    finally:
-        db.close()
-
-
 def wait_seq(dev, owner_uuid, seq, daemons, t0, timeout=600):
-    while watermark(dev.lib, owner_uuid) < seq:
-        for d in daemons:
-            d.assert_alive()
-        if time.monotonic() - t0 > timeout:
-            raise SystemExit("%s did not reach seq %d of alpha in %ds%s" % (dev.name, seq, timeout, es.logs(*daemons)))
-        time.sleep(0.02)
-    return time.monotonic() - t0
+    reader = es.WatermarkReader(dev.lib, owner_uuid)
+    try:
+        while reader.seq() < seq:
+            for d in daemons:
+                d.assert_alive()
+            if time.monotonic() - t0 > timeout:
+                raise SystemExit("%s did not reach seq %d of alpha in %ds%s"
+                                 % (dev.name, seq, timeout, es.logs(*daemons)))
+            time.sleep(0.02)
+        return time.monotonic() - t0
+    finally:
+        reader.close()
 
 
 def cpu_seconds(pid):

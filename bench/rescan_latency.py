@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,21 +46,6 @@ def percentile(sorted_values, q):
         return float("nan")
     k = max(0, min(len(sorted_values) - 1, int(round(q / 100.0 * len(sorted_values) + 0.5)) - 1))
     return sorted_values[k]
-
-
-class WatermarkReader:
-    """B's watermark of owner `owner_uuid`, read from B's library file."""
-
-    def __init__(self, lib_dir, owner_uuid):
-        path = os.path.join(lib_dir, "library.db")
-        self.db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
-        self.owner = bytes.fromhex(owner_uuid.replace("-", ""))
-
-    def seq(self):
-        row = self.db.execute(
-            "SELECT w.seq FROM watermark w JOIN device d ON d.id = w.owner WHERE d.uuid = ?",
-            (self.owner,)).fetchone()
-        return row[0] if row else 0
 
 
 def run_rescan(lib, location):
@@ -90,7 +74,7 @@ def measure(args, base):
         a.serve()
         b.serve()
         es.wait_watermark(b, "alpha", a.max_seq(), 60 * es.SLOW, daemons=[a, b])
-        reader = WatermarkReader(b.lib, a.uuid)
+        reader = es.WatermarkReader(b.lib, a.uuid)
         samples, commands, already = [], [], 0
         for i in range(args.iterations):
             with open(os.path.join(a.data, "rescan-latency-%05d.txt" % i), "wb") as f:

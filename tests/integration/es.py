@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -339,6 +340,26 @@ def wait_watermark(dev, owner, seq, timeout, daemons=()):
     wait_until(check, timeout, "%s to hold %s up to seq %d" % (dev.name, owner, seq), interval=0.05,
                on_timeout=lambda: "\nwatermark: %s%s" % (dev.watermark(owner), logs(*daemons)))
     return time.monotonic() - t0
+
+
+class WatermarkReader:
+    """A library's watermark seq of owner `owner_uuid` (0: none), read from its
+    file with sqlite3, read-only, on one connection: cheap enough to poll
+    every few ms while a daemon writes (benchmarks time syncs with it)."""
+
+    def __init__(self, lib_dir, owner_uuid):
+        path = os.path.join(lib_dir, "library.db")
+        self.db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, isolation_level=None)
+        self.owner = bytes.fromhex(owner_uuid.replace("-", ""))
+
+    def seq(self):
+        row = self.db.execute(
+            "SELECT w.seq FROM watermark w JOIN device d ON d.id = w.owner WHERE d.uuid = ?",
+            (self.owner,)).fetchone()
+        return row[0] if row else 0
+
+    def close(self):
+        self.db.close()
 
 
 def wait_digests_equal(owner, devices, timeout, daemons=()):
